@@ -1,0 +1,368 @@
+//! Cgroup placement: create the container's cgroup in every hierarchy, put processes in it,
+//! list them, and remove what husk created. Resource limits come later.
+//!
+//! Hierarchies come from `/proc/self/mountinfo`: every cgroup v1 mount (one per hierarchy) and
+//! the cgroup2 mount, so on a hybrid host the container also joins `/sys/fs/cgroup/unified`,
+//! as runc does. The path inside each hierarchy is `linux.cgroupsPath` (absolute or relative,
+//! both taken from the hierarchy root) or `/husk/<id>`.
+
+mod mountinfo;
+mod path;
+mod resources;
+mod v1;
+mod v2;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::Duration;
+
+use oci_spec::runtime::Spec;
+
+use mountinfo::{Hierarchy, Kind};
+pub use resources::requested_resources;
+
+/// Errors of the cgroup module; each names the path or field and the OS error.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("systemd cgroup driver is not supported yet (--systemd-cgroup): linux.cgroupsPath {path:?}")]
+    SystemdUnsupported { path: String },
+    #[error("invalid linux.cgroupsPath {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("reading /proc/self/mountinfo: {}", io_errno(source))]
+    Mountinfo {
+        #[source]
+        source: io::Error,
+    },
+    #[error("no cgroup filesystem is mounted (no cgroup or cgroup2 entry in /proc/self/mountinfo)")]
+    NoHierarchy,
+    #[error("creating cgroup {}: {}", path.display(), io_errno(source))]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("creating cgroup {}: it exists and is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("reading {}: {}", path.display(), io_errno(source))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {what} to {}: {}", path.display(), io_errno(source))]
+    Write {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("removing cgroup {}: {}", path.display(), io_errno(source))]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An OS error by its errno name (`EACCES`), anything else by its message.
+pub(crate) fn io_errno(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!("{:?}", nix::errno::Errno::from_raw(n)),
+        None => e.to_string(),
+    }
+}
+
+/// A container's cgroup: one leaf directory per hierarchy. Serializable so that it can be
+/// stored in state.json and rebuilt for `delete`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default, PartialEq)]
+pub struct Cgroup {
+    /// Absolute leaf directories, one per hierarchy; the pids, memory and freezer hierarchies
+    /// first, the cgroup2 one last.
+    paths: Vec<PathBuf>,
+    /// For each entry of `paths`, the top-most directory husk created on the way to it (`None`:
+    /// the leaf existed already, husk removes nothing there). `None` as a whole means unknown
+    /// (built by [`Cgroup::from_paths`]): the leaf alone counts as husk's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<Vec<Option<PathBuf>>>,
+    /// The leaf in the cgroup2 hierarchy, when there is one (hybrid or pure v2 host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unified: Option<PathBuf>,
+}
+
+/// How eagerly a hierarchy's `cgroup.procs` is read by [`Cgroup::pids`], lower first.
+fn rank(h: &Hierarchy) -> u8 {
+    match &h.kind {
+        Kind::V1 { .. } if h.has_controller("pids") => 0,
+        Kind::V1 { .. } if h.has_controller("memory") => 1,
+        Kind::V1 { .. } if h.has_controller("freezer") => 2,
+        Kind::V1 { .. } => 3,
+        Kind::V2 => 4,
+    }
+}
+
+impl Cgroup {
+    /// Compute the container's cgroup path and create it (mkdir -p) in every hierarchy. On a
+    /// pure v2 host the parents' `cgroup.subtree_control` get all their controllers (best
+    /// effort); in a v1 cpuset hierarchy new cgroups get their parent's cpus and mems. On error
+    /// everything created so far is removed again.
+    pub fn create(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup, CgroupError> {
+        let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+        let inner = path::inner_path(cgroups_path, id, systemd)?;
+        let text = fs::read_to_string("/proc/self/mountinfo").map_err(|source| CgroupError::Mountinfo { source })?;
+        let mut hierarchies = mountinfo::parse(&text);
+        if hierarchies.is_empty() {
+            return Err(CgroupError::NoHierarchy);
+        }
+        hierarchies.sort_by_key(rank);
+        let pure_v2 = hierarchies.iter().all(|h| h.kind == Kind::V2);
+
+        let mut cg = Cgroup { paths: Vec::new(), created: Some(Vec::new()), unified: None };
+        for h in &hierarchies {
+            let leaf = h.mount_point.join(&inner);
+            match create_dirs(h, &inner, pure_v2) {
+                Ok(top) => {
+                    if let Some(created) = cg.created.as_mut() {
+                        created.push(top);
+                    }
+                    if h.kind == Kind::V2 {
+                        cg.unified = Some(leaf.clone());
+                    }
+                    cg.paths.push(leaf);
+                }
+                Err(e) => {
+                    if let Err(undo) = cg.remove() {
+                        tracing::warn!(error = %undo, "removing the partly created cgroup");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        tracing::debug!(paths = ?cg.paths, "created cgroup");
+        Ok(cg)
+    }
+
+    /// Rebuild a cgroup from its leaf paths alone (e.g. from an older state.json). Without the
+    /// record of what husk created, [`Cgroup::remove`] removes the leaves only.
+    pub fn from_paths(paths: Vec<PathBuf>) -> Cgroup {
+        Cgroup { paths, created: None, unified: None }
+    }
+
+    /// The absolute leaf directories, one per hierarchy.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// The leaf in the cgroup2 hierarchy (for `CLONE_INTO_CGROUP`), if known.
+    pub fn unified_path(&self) -> Option<&Path> {
+        self.unified.as_deref()
+    }
+
+    /// Whether the cgroup2 hierarchy is the only one (a pure v2 host): then placing a process
+    /// with `CLONE_INTO_CGROUP` into [`Cgroup::unified_path`] places it completely.
+    pub fn is_unified_only(&self) -> bool {
+        self.unified.is_some() && self.paths.len() == 1
+    }
+
+    /// Move process `pid` into the cgroup in every hierarchy (`cgroup.procs`).
+    pub fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
+        for leaf in &self.paths {
+            let file = leaf.join("cgroup.procs");
+            fs::write(&file, pid.to_string()).map_err(|source| CgroupError::Write {
+                what: format!("pid {pid}"),
+                path: file.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The processes in the cgroup, from the first hierarchy whose `cgroup.procs` exists
+    /// (pids, memory or freezer preferred). Empty when the cgroup is gone.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        for leaf in &self.paths {
+            let file = leaf.join("cgroup.procs");
+            match fs::read_to_string(&file) {
+                Ok(text) => return Ok(parse_procs(&text, &file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(CgroupError::Read { path: file, source }),
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Remove what husk created: each leaf (retrying EBUSY briefly while the kernel lets go of
+    /// exited processes), then the parents husk created, as long as they are empty. A missing
+    /// directory is fine. Every hierarchy is tried; the first error is returned.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        let mut first_err = None;
+        for (i, leaf) in self.paths.iter().enumerate() {
+            let top = match &self.created {
+                None => Some(leaf.clone()),
+                Some(created) => created.get(i).cloned().flatten(),
+            };
+            let Some(top) = top else {
+                tracing::debug!(path = %leaf.display(), "cgroup existed before husk; leaving it");
+                continue;
+            };
+            if let Err(e) = remove_chain(leaf, &top) {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Pids in a `cgroup.procs` text; lines that are not numbers are logged and skipped.
+fn parse_procs(text: &str, file: &Path) -> Vec<i32> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| match l.parse() {
+            Ok(pid) => Some(pid),
+            Err(_) => {
+                tracing::warn!(path = %file.display(), line = l, "unexpected line in cgroup.procs");
+                None
+            }
+        })
+        .collect()
+}
+
+/// mkdir -p `inner` below the hierarchy's mount point. Returns the top-most directory created
+/// (`None` if all existed). On error, removes what it created.
+fn create_dirs(h: &Hierarchy, inner: &Path, pure_v2: bool) -> Result<Option<PathBuf>, CgroupError> {
+    let mut dir = h.mount_point.clone();
+    let mut top: Option<PathBuf> = None;
+    let undo = |deepest: &Path, top: &Option<PathBuf>| {
+        if let Some(top) = top {
+            if let Err(e) = remove_chain(deepest, top) {
+                tracing::warn!(error = %e, "undoing cgroup creation");
+            }
+        }
+    };
+    for comp in inner.components() {
+        if pure_v2 {
+            v2::enable_subtree_controllers(&dir);
+        }
+        let child = dir.join(comp);
+        match fs::create_dir(&child) {
+            Ok(()) => {
+                if top.is_none() {
+                    top = Some(child.clone());
+                }
+                if h.has_controller("cpuset") {
+                    if let Err(e) = v1::init_cpuset(&child) {
+                        undo(&child, &top);
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !child.is_dir() {
+                    undo(&dir, &top);
+                    return Err(CgroupError::NotADirectory { path: child });
+                }
+            }
+            Err(source) => {
+                undo(&dir, &top);
+                return Err(CgroupError::Create { path: child, source });
+            }
+        }
+        dir = child;
+    }
+    Ok(top)
+}
+
+/// Delays between attempts to remove a busy leaf cgroup.
+const BUSY_RETRY_MS: [u64; 6] = [1, 2, 4, 8, 10, 10];
+
+/// rmdir `leaf`, then its parents up to and including `top`, stopping quietly at the first
+/// parent that is not empty. Only an error on the leaf itself is returned.
+fn remove_chain(leaf: &Path, top: &Path) -> Result<(), CgroupError> {
+    let top = if leaf.starts_with(top) { top } else { leaf };
+    let mut attempt = 0;
+    loop {
+        match fs::remove_dir(leaf) {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < BUSY_RETRY_MS.len() => {
+                sleep(Duration::from_millis(BUSY_RETRY_MS[attempt]));
+                attempt += 1;
+            }
+            Err(source) => return Err(CgroupError::Remove { path: leaf.to_path_buf(), source }),
+        }
+    }
+    let mut dir = leaf;
+    while dir != top {
+        let Some(parent) = dir.parent() else { break };
+        dir = parent;
+        match fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::debug!(path = %dir.display(), error = %e, "leaving cgroup parent in place");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_round_trip() {
+        let cg = Cgroup {
+            paths: vec!["/sys/fs/cgroup/pids/husk/a".into(), "/sys/fs/cgroup/unified/husk/a".into()],
+            created: Some(vec![Some("/sys/fs/cgroup/pids/husk".into()), None]),
+            unified: Some("/sys/fs/cgroup/unified/husk/a".into()),
+        };
+        let json = serde_json::to_string(&cg).unwrap_or_default();
+        let back: Cgroup = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, cg);
+        assert!(!back.is_unified_only());
+        assert_eq!(back.unified_path(), Some(Path::new("/sys/fs/cgroup/unified/husk/a")));
+
+        // Only paths stored: still loads.
+        let old: Cgroup = serde_json::from_str(r#"{"paths":["/x"]}"#).unwrap_or_default();
+        assert_eq!(old, Cgroup::from_paths(vec!["/x".into()]));
+    }
+
+    #[test]
+    fn ranks_pids_memory_freezer_first() {
+        let h = |mp: &str, c: &[&str]| Hierarchy {
+            mount_point: mp.into(),
+            kind: Kind::V1 { controllers: c.iter().map(|s| s.to_string()).collect() },
+        };
+        let mut hs = vec![
+            Hierarchy { mount_point: "/u".into(), kind: Kind::V2 },
+            h("/cpu", &["cpu", "cpuacct"]),
+            h("/freezer", &["freezer"]),
+            h("/memory", &["memory"]),
+            h("/pids", &["pids"]),
+            h("/systemd", &["name=systemd"]),
+        ];
+        hs.sort_by_key(rank);
+        let order: Vec<_> = hs.iter().map(|h| h.mount_point.display().to_string()).collect();
+        assert_eq!(order, ["/pids", "/memory", "/freezer", "/cpu", "/systemd", "/u"]);
+    }
+
+    #[test]
+    fn parses_procs() {
+        assert_eq!(parse_procs("1\n23\n\nx\n", Path::new("/p")), [1, 23]);
+    }
+
+    #[test]
+    fn errno_names() {
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(io_errno(&e), "EACCES");
+        let err = CgroupError::Create { path: "/sys/fs/cgroup/memory/husk/x".into(), source: e };
+        assert_eq!(err.to_string(), "creating cgroup /sys/fs/cgroup/memory/husk/x: EACCES");
+    }
+}

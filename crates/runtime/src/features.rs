@@ -1,0 +1,93 @@
+//! `husk features`: what this build of husk implements (runtime-spec features.md and
+//! features-linux.md). Decided at compile time, not by probing the host.
+
+use serde_json::{json, Value};
+
+/// The oldest config.json `ociVersion` husk accepts.
+pub const OCI_VERSION_MIN: &str = "1.0.0";
+
+/// The hooks husk runs, in spec order.
+pub const HOOKS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// Every namespace type husk recognizes in `linux.namespaces`.
+pub const NAMESPACES: &[&str] = &[
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+];
+
+/// Every capability name the `caps` crate knows, as `CAP_X`, in kernel bit order.
+pub fn capability_names() -> Vec<String> {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all.iter().map(|c| c.to_string()).collect()
+}
+
+/// The features document `husk features` prints.
+pub fn features() -> Value {
+    json!({
+        "ociVersionMin": OCI_VERSION_MIN,
+        "ociVersionMax": crate::OCI_VERSION,
+        "hooks": HOOKS,
+        "mountOptions": crate::rootfs::options::KNOWN,
+        "linux": {
+            "namespaces": NAMESPACES,
+            "capabilities": capability_names(),
+            "cgroup": {
+                "v1": true,
+                "v2": true,
+                "systemd": false,
+                "systemdUser": false,
+                "rdma": false
+            },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+            "intelRdt": { "enabled": false },
+            "mountExtensions": { "idmap": { "enabled": false } },
+            "netDevices": { "enabled": false }
+        },
+        "annotations": {
+            "io.github.husk.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_the_spec_shape() {
+        let f = features();
+        let text = serde_json::to_string_pretty(&f).unwrap();
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["ociVersionMin"], "1.0.0");
+        assert_eq!(back["ociVersionMax"], "1.3.0");
+        assert_eq!(back["hooks"].as_array().unwrap().len(), 6);
+        assert!(back["mountOptions"].is_array());
+        let linux = &back["linux"];
+        assert_eq!(linux["namespaces"].as_array().unwrap().len(), 8);
+        let caps = linux["capabilities"].as_array().unwrap();
+        assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
+        assert!(caps.iter().any(|c| c == "CAP_CHECKPOINT_RESTORE"));
+        assert!(caps.iter().all(|c| c.as_str().unwrap().starts_with("CAP_")));
+        assert_eq!(caps.first().unwrap(), "CAP_CHOWN");
+        assert_eq!(linux["cgroup"]["v1"], true);
+        assert_eq!(linux["cgroup"]["systemd"], false);
+        assert_eq!(linux["seccomp"]["enabled"], false);
+        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert!(back["annotations"]["io.github.husk.version"].is_string());
+    }
+
+    #[test]
+    fn parses_as_oci_spec_features() {
+        let f: oci_spec::runtime::Features = serde_json::from_value(features()).unwrap();
+        assert_eq!(f.oci_version_min(), "1.0.0");
+    }
+}

@@ -1,0 +1,278 @@
+//! `create`: validate, take the lock, make the cgroup, clone init, drive the sync protocol,
+//! save `created`, write the pid file last. Any failure undoes everything done so far.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use super::{CreateOpts, Runtime};
+use crate::cgroups::{self, Cgroup};
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::namespaces::NsPlan;
+use crate::process::init::{self, InitArgs};
+use crate::process::sync::{Channel, Msg};
+use crate::process::ProcessError;
+use crate::state::{self, ContainerState, StateDir, Status};
+use crate::sys::process::{clone_process, Forked};
+use crate::{security, spec};
+
+/// A container that `create` finished: its state dir is still locked.
+pub(crate) struct Created {
+    pub dir: StateDir,
+    pub state: ContainerState,
+}
+
+/// Undoes a half-done create unless disarmed.
+struct Cleanup {
+    dir: Option<StateDir>,
+    cgroup: Option<Cgroup>,
+    pids: Vec<Pid>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGKILL);
+            let _ = waitpid(*pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.remove() {
+                tracing::warn!("cleaning up after a failed create: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.destroy() {
+                tracing::warn!("cleaning up after a failed create: {e}");
+            }
+        }
+    }
+}
+
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).map_err(|e| Error::Other(format!("resolving path {}: {e}", p.display())))
+}
+
+impl Runtime {
+    /// `husk create`: the container is `created` when this returns.
+    pub fn create(&self, id: &str, opts: &CreateOpts) -> Result<()> {
+        self.create_locked(id, opts).map(drop)
+    }
+
+    pub(crate) fn create_locked(&self, id: &str, opts: &CreateOpts) -> Result<Created> {
+        state::validate_id(id)?;
+        let bundle = absolute(&opts.bundle)?;
+        let spec = spec::load(&bundle)?;
+        let rootfs = spec::rootfs(&spec, &bundle)?;
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::Other("config.json: process is required by create".into()))?;
+        if process.terminal().unwrap_or(false) {
+            return Err(Error::Other(match &opts.console_socket {
+                None => "process.terminal is true but no --console-socket was given".into(),
+                Some(_) => "process.terminal with --console-socket is not supported yet".into(),
+            }));
+        }
+        if let Some(caps) = process.capabilities() {
+            security::validate_capabilities(caps).map_err(ProcessError::from)?;
+        }
+        let unapplied = cgroups::requested_resources(&spec);
+        if !unapplied.is_empty() {
+            tracing::warn!(
+                "linux.resources not applied yet (a later release applies them): {}",
+                unapplied.join(", ")
+            );
+        }
+
+        let mut cleanup = Cleanup { dir: None, cgroup: None, pids: Vec::new() };
+        let dir = StateDir::create(&self.root, id)?;
+        let fifo = make_fifo(&dir.fifo_path());
+        cleanup.dir = Some(dir);
+        let fifo = fifo?;
+        let cgroup = Cgroup::create(&spec, id, self.systemd_cgroup)?;
+        cleanup.cgroup = Some(cgroup.clone());
+
+        let mut st = ContainerState {
+            oci_version: crate::OCI_VERSION.into(),
+            id: id.into(),
+            status: Status::Creating,
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: state::now_rfc3339(),
+            owner: owner_name(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup_paths: cgroup.paths().to_vec(),
+            hooks: spec.hooks().clone(),
+            extra_pids: Vec::new(),
+        };
+        let (mut preserve_fds, mut extra_env) = (opts.preserve_fds, Vec::new());
+        if let Some(n) = listen_fds() {
+            preserve_fds += n;
+            extra_env.push(format!("LISTEN_FDS={n}"));
+            extra_env.push("LISTEN_PID=1".into());
+        }
+        let plan = NsPlan::from_spec(&spec);
+        let (parent_chan, init_chan) = Channel::pair()?;
+        let lock_fd = cleanup.dir.as_ref().map(|d| d.lock_fd());
+
+        let child = match clone_process(plan.clone_flags.bits())
+            .map_err(ProcessError::sys("cloning the container init"))?
+        {
+            Forked::Child => {
+                std::mem::forget(cleanup);
+                init::run(InitArgs {
+                    spec: &spec,
+                    plan: &plan,
+                    rootfs: &rootfs,
+                    fifo_fd: fifo.as_raw_fd(),
+                    close_fds: lock_fd.into_iter().chain([parent_chan.raw_fd()]).collect(),
+                    chan: &init_chan,
+                    no_pivot: opts.no_pivot,
+                    preserve_fds,
+                    extra_env,
+                    hook_state: &st,
+                })
+            }
+            Forked::Parent(pid) => pid,
+        };
+        cleanup.pids.push(child);
+        drop(init_chan);
+        drop(fifo);
+
+        if plan.new_user {
+            write_id_maps(&spec, child)?;
+        }
+        cgroup.add_task(child.as_raw())?;
+        parent_chan.send(&Msg::Go)?;
+        let mut pid = child;
+        loop {
+            match parent_chan.recv()? {
+                Some(Msg::Pid(p)) => {
+                    let _ = waitpid(child, None);
+                    cleanup.pids = vec![Pid::from_raw(p)];
+                    pid = Pid::from_raw(p);
+                }
+                Some(Msg::RunHooks) => {
+                    st.pid = pid.as_raw();
+                    let json = st.hook_json(Status::Creating);
+                    let result = run_runtime_hooks(&spec, &json);
+                    if let Err(e) = result {
+                        let _ = parent_chan.send(&Msg::Error(e.to_string()));
+                        return Err(e.into());
+                    }
+                    parent_chan.send(&Msg::HooksDone)?;
+                }
+                Some(Msg::Ready) => break,
+                Some(Msg::Error(e)) => return Err(ProcessError::Init(e).into()),
+                Some(m) => {
+                    return Err(ProcessError::Protocol(format!("unexpected {} from init", m.name())).into())
+                }
+                None => return Err(init_died(pid).into()),
+            }
+        }
+        st.pid = pid.as_raw();
+        st.pid_start_time = state::process_start_time(st.pid)
+            .ok_or_else(|| Error::Other(format!("container init {pid} exited during create")))?;
+        st.status = Status::Created;
+        if let Some(d) = cleanup.dir.as_ref() {
+            d.save(&st)?;
+        }
+        if let Some(pf) = &opts.pid_file {
+            write_pid_file(pf, st.pid)?;
+        }
+        cleanup.pids.clear();
+        cleanup.cgroup = None;
+        let dir = cleanup.dir.take().ok_or_else(|| Error::Other("state dir lost".into()))?;
+        Ok(Created { dir, state: st })
+    }
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::Other(format!("creating {}: {e}", path.display())))?;
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::Other(format!("opening {}: {e}", path.display())))
+}
+
+fn run_runtime_hooks(spec: &Spec, state_json: &[u8]) -> Result<(), crate::hooks::HookError> {
+    let Some(h) = spec.hooks() else { return Ok(()) };
+    #[allow(deprecated)]
+    if let Some(prestart) = h.prestart() {
+        hooks::run(HookKind::Prestart, prestart, state_json)?;
+    }
+    if let Some(cr) = h.create_runtime() {
+        hooks::run(HookKind::CreateRuntime, cr, state_json)?;
+    }
+    Ok(())
+}
+
+fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    for (file, text) in [
+        ("uid_map", fmt(linux.and_then(|l| l.uid_mappings().as_ref()))),
+        ("gid_map", fmt(linux.and_then(|l| l.gid_mappings().as_ref()))),
+    ] {
+        if text.is_empty() {
+            continue;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &text).map_err(|e| {
+            Error::Other(format!("writing {:?} to {path}: {e}", text.trim_end()))
+        })?;
+    }
+    Ok(())
+}
+
+/// Why init went away without a word: its wait status.
+fn init_died(pid: Pid) -> ProcessError {
+    let how = match waitpid(pid, None) {
+        Ok(s) => format!("{s:?}"),
+        Err(e) => format!("{e}"),
+    };
+    ProcessError::Init(format!("container init {pid} exited during setup without reporting an error ({how})"))
+}
+
+/// Writes the pid file atomically (tmp + rename), digits only.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = absolute(path)?;
+    let tmp = path.with_extension("husk-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Other(format!("writing pid file {}: {e}", path.display()))
+        })
+}
+
+fn listen_fds() -> Option<u32> {
+    std::env::var("LISTEN_FDS").ok()?.parse().ok().filter(|n| *n > 0)
+}
+
+fn owner_name() -> String {
+    let uid = nix::unistd::geteuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}

@@ -1,0 +1,29 @@
+//! `kill`: signal the init (or, with --all, every process in the container's cgroup).
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::Runtime;
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::state::{StateDir, Status};
+
+impl Runtime {
+    pub fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
+        let dir = StateDir::open(&self.root, id)?;
+        let st = dir.load()?;
+        let status = st.current_status(dir.fifo_path().exists());
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            return Err(Error::Other(format!("container {id} is not running (it is {status})")));
+        }
+        if all {
+            let cg = Cgroup::from_paths(st.cgroup_paths.clone());
+            for pid in cg.pids()? {
+                let _ = kill(Pid::from_raw(pid), signal);
+            }
+            return Ok(());
+        }
+        kill(Pid::from_raw(st.pid), signal)
+            .map_err(|e| Error::Other(format!("sending {signal} to container {id} (pid {}): {e}", st.pid)))
+    }
+}

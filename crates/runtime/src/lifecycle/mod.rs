@@ -1,0 +1,32 @@
+//! The operations on a container: one file per verb. Each checks the status, acts, saves.
+
+use std::path::PathBuf;
+
+mod create;
+mod delete;
+mod kill;
+mod run;
+mod start;
+mod status;
+
+pub use status::ContainerInfo;
+
+/// Global options shared by every operation (runc's global flags).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// State root, `/run/husk` by default.
+    pub root: PathBuf,
+    /// `--systemd-cgroup`: accepted; a config that needs it gets a clear error.
+    pub systemd_cgroup: bool,
+}
+
+/// Options of `create` and `run`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}

@@ -1,0 +1,63 @@
+//! Finding the user program the way execvp would, so a missing args[0] fails at create time.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// PATH from the process env, or the default.
+pub fn path_from_env(env: &[String]) -> &str {
+    env.iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Resolves `arg0` (relative to `cwd` when it contains a slash, else through `path`).
+pub fn resolve(arg0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
+    if arg0.is_empty() {
+        return Err("process.args[0] is empty".into());
+    }
+    if arg0.contains('/') {
+        let p = cwd.join(arg0);
+        return match std::fs::metadata(&p) {
+            Err(e) => Err(format!("exec: {arg0:?}: {e}")),
+            Ok(_) if !is_executable(&p) => Err(format!("exec: {arg0:?}: permission denied")),
+            Ok(_) => Ok(p),
+        };
+    }
+    path.split(':')
+        .map(|dir| if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(dir) })
+        .map(|dir| dir.join(arg0))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| format!("exec: {arg0:?}: executable file not found in $PATH ({path})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_through_path_and_reports_missing() {
+        assert_eq!(
+            resolve("sh", "/nonexistent:/bin", Path::new("/")).ok(),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        let err = resolve("no-such-program-xyz", "/bin", Path::new("/")).unwrap_err();
+        assert!(err.contains("executable file not found in $PATH"), "{err}");
+        assert!(resolve("/etc/hostname-nope", "/bin", Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn path_comes_from_the_last_env_entry() {
+        let env = vec!["PATH=/a".to_string(), "X=1".into(), "PATH=/b".into()];
+        assert_eq!(path_from_env(&env), "/b");
+        assert_eq!(path_from_env(&[]), DEFAULT_PATH);
+    }
+}

@@ -1,0 +1,219 @@
+//! The container's init: runs in the cloned child, sets the container up in the order
+//! DESIGN.md gives, reports "ready", blocks on exec.fifo, then execs the user program
+//! (the pid stays the same). Every error travels back to the parent over the channel.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::exec_path;
+use super::sync::{Channel, Msg};
+use super::ProcessError;
+use crate::hooks::{self, HookKind};
+use crate::namespaces::{self, NsPlan};
+use crate::state::{ContainerState, Status};
+use crate::sys::process::{cloexec_from, fork_process, reset_signal_dispositions, Forked};
+use crate::{rootfs, security};
+
+/// Everything init needs, prepared by the parent before clone.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub plan: &'a NsPlan,
+    pub rootfs: &'a Path,
+    /// exec.fifo, opened O_PATH by the parent.
+    pub fifo_fd: RawFd,
+    /// fds of the parent that init must not keep (the state lock, the parent's channel end).
+    pub close_fds: Vec<RawFd>,
+    pub chan: &'a Channel,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// Appended to process.env (LISTEN_FDS/LISTEN_PID for socket activation).
+    pub extra_env: Vec<String>,
+    /// The state as hooks see it (pid filled in by init).
+    pub hook_state: &'a ContainerState,
+}
+
+/// Runs init; never returns. On error the cause is sent to the parent and init exits 1.
+pub fn run(args: InitArgs) -> ! {
+    for fd in &args.close_fds {
+        let _ = nix::unistd::close(*fd);
+    }
+    let err = match setup(&args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if args.chan.send(&Msg::Error(err.to_string())).is_err() {
+        // The parent is gone (create already returned): say it where someone may look.
+        let _ = writeln!(std::io::stderr(), "husk init: {err}");
+    }
+    crate::sys::process::exit_now(1)
+}
+
+fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
+    let process = a
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| ProcessError::Init("config.json has no process".into()))?;
+    // Non-dumpable until exec: nothing in the container can ptrace or read our memory.
+    nix::sys::prctl::set_dumpable(false).map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
+    a.chan.expect(&Msg::Go)?;
+    if a.plan.new_user {
+        become_root()?;
+    }
+    for (typ, path) in &a.plan.joins {
+        namespaces::join(*typ, path)?;
+        if *typ == LinuxNamespaceType::User {
+            become_root()?;
+        }
+    }
+    namespaces::unshare(a.plan.unshare_flags)?;
+    if a.plan.new_time {
+        write_time_offsets(a.spec)?;
+    }
+    if a.plan.needs_fork {
+        match fork_process().map_err(ProcessError::sys("forking into the pid/time namespace"))? {
+            Forked::Parent(pid) => {
+                let _ = a.chan.send(&Msg::Pid(pid.as_raw()));
+                crate::sys::process::exit_now(0);
+            }
+            Forked::Child => {}
+        }
+    }
+    nix::unistd::setsid().map_err(ProcessError::sys("setsid"))?;
+    if let Some(h) = a.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(ProcessError::sys(format!("setting hostname {h:?}")))?;
+    }
+    if let Some(d) = a.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        crate::sys::process::set_domainname(d)
+            .map_err(ProcessError::sys(format!("setting domainname {d:?}")))?;
+    }
+    if a.plan.has_mount {
+        rootfs::prepare(&rootfs::RootfsConfig {
+            spec: a.spec,
+            rootfs: a.rootfs,
+            in_userns: a.plan.new_user
+                || a.plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        })?;
+    }
+    let spec_hooks = a.spec.hooks().as_ref();
+    let has_runtime_hooks = spec_hooks.is_some_and(|h| {
+        #[allow(deprecated)]
+        let prestart = h.prestart().as_ref().is_some_and(|v| !v.is_empty());
+        prestart || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if has_runtime_hooks {
+        a.chan.send(&Msg::RunHooks)?;
+        a.chan.expect(&Msg::HooksDone)?;
+    }
+    if let Some(hs) = spec_hooks.and_then(|h| h.create_container().as_ref()) {
+        hooks::run(HookKind::CreateContainer, hs, &in_container_state(a, Status::Creating))?;
+    }
+    if a.plan.has_mount {
+        rootfs::pivot(a.rootfs, a.no_pivot)?;
+        rootfs::finalize(a.spec)?;
+    }
+    let cwd = process.cwd();
+    std::fs::create_dir_all(cwd).map_err(|e| ProcessError::Sys {
+        what: format!("creating process.cwd {}", cwd.display()),
+        source: namespaces::io_errno(&e),
+    })?;
+    nix::unistd::chdir(cwd).map_err(ProcessError::sys(format!("chdir to {}", cwd.display())))?;
+    let args = process.args().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(a.extra_env.iter().cloned());
+    let arg0 = args.first().map(String::as_str).unwrap_or_default();
+    let exe = exec_path::resolve(arg0, exec_path::path_from_env(&env), cwd)
+        .map_err(ProcessError::Init)?;
+    let argv = cstrings(&args, "process.args")?;
+    let envp = cstrings(&env, "process.env")?;
+    let exe = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| ProcessError::Init("process.args[0] contains a NUL byte".into()))?;
+
+    if let Some(rlimits) = process.rlimits() {
+        security::set_rlimits(rlimits)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        security::set_oom_score_adj(adj)?;
+    }
+    security::apply_identity(process)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        security::set_no_new_privs()?;
+    }
+    // Only stdio and the preserved fds reach the user program.
+    cloexec_from(3 + a.preserve_fds).map_err(ProcessError::sys("close_range"))?;
+    a.chan.send(&Msg::Ready)?;
+
+    wait_for_start(a.fifo_fd)?;
+    if let Some(hs) = spec_hooks.and_then(|h| h.start_container().as_ref()) {
+        hooks::run(HookKind::StartContainer, hs, &in_container_state(a, Status::Created))?;
+    }
+    reset_signal_dispositions();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(ProcessError::sys("resetting the signal mask"))?;
+    let err = match nix::unistd::execve(&exe, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    Err(ProcessError::Sys { what: format!("exec {arg0:?}"), source: err })
+}
+
+/// setresuid/setresgid 0 inside a user namespace so init has its full capabilities there.
+fn become_root() -> Result<(), ProcessError> {
+    let root = Gid::from_raw(0);
+    nix::unistd::setresgid(root, root, root).map_err(ProcessError::sys("setresgid(0)"))?;
+    let root = Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root).map_err(ProcessError::sys("setresuid(0)"))
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<(), ProcessError> {
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
+    let mut text = String::new();
+    for (clock, off) in offsets.iter().flatten() {
+        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    if text.is_empty() {
+        return Ok(());
+    }
+    std::fs::write("/proc/self/timens_offsets", &text).map_err(|e| ProcessError::Sys {
+        what: format!("writing linux.timeOffsets {:?} to /proc/self/timens_offsets", text.trim()),
+        source: namespaces::io_errno(&e),
+    })
+}
+
+/// Blocks until `husk start` opens exec.fifo for reading, then tells it we go on.
+fn wait_for_start(fifo_fd: RawFd) -> Result<(), ProcessError> {
+    let path = format!("/proc/self/fd/{fifo_fd}");
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| ProcessError::Sys {
+            what: format!("opening exec.fifo through {path} (is /proc mounted in the container?)"),
+            source: namespaces::io_errno(&e),
+        })?;
+    fifo.write_all(b"0").map_err(|e| ProcessError::Sys {
+        what: "writing to exec.fifo".into(),
+        source: namespaces::io_errno(&e),
+    })
+}
+
+fn in_container_state(a: &InitArgs, status: Status) -> Vec<u8> {
+    let mut st = a.hook_state.clone();
+    st.pid = nix::unistd::getpid().as_raw();
+    st.hook_json(status)
+}
+
+fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>, ProcessError> {
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| ProcessError::Init(format!("{field} entry {s:?} contains a NUL byte")))
+        })
+        .collect()
+}
