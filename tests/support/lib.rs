@@ -28,8 +28,8 @@ mod runtime;
 
 pub use bundle::{Bundle, Hook, HookKind};
 pub use host::*;
-pub use leftovers::{leftovers, Leftovers};
-pub use runtime::{Output, Runtime, Running};
+pub use leftovers::{leftovers, stray_processes, Leftovers};
+pub use runtime::{is_rfc3339, Output, Runtime, Running};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -19,7 +19,11 @@ pub fn parse_signal(s: &str) -> Result<Signal, SignalError> {
         return Signal::try_from(n).map_err(|_| unknown());
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     let name = match name.as_str() {
         "SIGIOT" => "SIGABRT",
         "SIGPOLL" => "SIGIO",
@@ -49,7 +53,19 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for s in ["", "0", "-9", "+9", "65", "99999999999", "FOO", "SIG", "SIGKILLX", " 9", "9 "] {
+        for s in [
+            "",
+            "0",
+            "-9",
+            "+9",
+            "65",
+            "99999999999",
+            "FOO",
+            "SIG",
+            "SIGKILLX",
+            " 9",
+            "9 ",
+        ] {
             let e = parse_signal(s).unwrap_err();
             assert_eq!(e.to_string(), format!("unknown signal {s:?}"));
         }

@@ -55,9 +55,9 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// logrus-style `time="..." level=info msg="..."`
+    // logrus-style `time="..." level=info msg="..."`
     Text,
-    /// One JSON object a line: `{"level":...,"msg":...,"time":...}`
+    // One JSON object a line: `{"level":...,"msg":...,"time":...}`
     Json,
 }
 
@@ -153,7 +153,12 @@ pub struct KillArgs {
     pub all: bool,
 
     /// Signal as the runtime spec's `--signal` option (same as the SIGNAL argument)
-    #[arg(short = 's', long = "signal", value_name = "SIGNAL", conflicts_with = "signal")]
+    #[arg(
+        short = 's',
+        long = "signal",
+        value_name = "SIGNAL",
+        conflicts_with = "signal"
+    )]
     pub signal_flag: Option<String>,
 
     /// Container id
@@ -179,7 +184,13 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Output format
-    #[arg(short = 'f', long, value_enum, value_name = "FORMAT", default_value = "table")]
+    #[arg(
+        short = 'f',
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "table"
+    )]
     pub format: ListFormat,
 
     /// Print only the container ids
@@ -207,6 +218,7 @@ pub struct SpecArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Cli {
         match Cli::try_parse_from(args) {
@@ -224,13 +236,28 @@ mod tests {
     #[test]
     fn containerd_create() {
         let c = parse(&[
-            "husk", "--root", "/r", "--log", "/l", "--log-format", "json", "create", "--bundle",
-            "/b", "--pid-file", "/p", "--console-socket", "/s", "id1",
+            "husk",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--console-socket",
+            "/s",
+            "id1",
         ]);
         assert_eq!(c.root, PathBuf::from("/r"));
         assert_eq!(c.log, Some(PathBuf::from("/l")));
         assert_eq!(c.log_format, LogFormat::Json);
-        let Some(Command::Create(a)) = c.command else { panic!("not create") };
+        let Some(Command::Create(a)) = c.command else {
+            panic!("not create")
+        };
         assert_eq!(a.id, "id1");
         assert_eq!(a.flags.bundle, PathBuf::from("/b"));
         assert_eq!(a.flags.pid_file, Some(PathBuf::from("/p")));
@@ -240,12 +267,22 @@ mod tests {
     #[test]
     fn podman_create_with_equals_forms() {
         let c = parse(&[
-            "husk", "--log-format=json", "--log=/l", "--root=/r", "--systemd-cgroup", "create",
-            "--bundle=/b", "--pid-file=/p", "--no-new-keyring", "id2",
+            "husk",
+            "--log-format=json",
+            "--log=/l",
+            "--root=/r",
+            "--systemd-cgroup",
+            "create",
+            "--bundle=/b",
+            "--pid-file=/p",
+            "--no-new-keyring",
+            "id2",
         ]);
         assert!(c.systemd_cgroup);
         assert_eq!(c.log_format, LogFormat::Json);
-        let Some(Command::Create(a)) = c.command else { panic!("not create") };
+        let Some(Command::Create(a)) = c.command else {
+            panic!("not create")
+        };
         assert!(a.flags.no_new_keyring);
         assert_eq!(a.flags.bundle, PathBuf::from("/b"));
         assert_eq!(a.flags.preserve_fds, 0);
@@ -254,12 +291,16 @@ mod tests {
     #[test]
     fn create_defaults_and_short_bundle() {
         let c = parse(&["husk", "create", "x"]);
-        let Some(Command::Create(a)) = c.command else { panic!("not create") };
+        let Some(Command::Create(a)) = c.command else {
+            panic!("not create")
+        };
         assert_eq!(a.flags.bundle, PathBuf::from("."));
         assert_eq!(c.root, PathBuf::from("/run/husk"));
         assert_eq!(c.log_format, LogFormat::Text);
         let c = parse(&["husk", "create", "-b", "/b", "--preserve-fds", "2", "x"]);
-        let Some(Command::Create(a)) = c.command else { panic!("not create") };
+        let Some(Command::Create(a)) = c.command else {
+            panic!("not create")
+        };
         assert_eq!(a.flags.bundle, PathBuf::from("/b"));
         assert_eq!(a.flags.preserve_fds, 2);
     }
@@ -267,13 +308,19 @@ mod tests {
     #[test]
     fn kill_forms() {
         let c = parse(&["husk", "--root", "/r", "kill", "--all", "id", "9"]);
-        let Some(Command::Kill(k)) = c.command else { panic!("not kill") };
+        let Some(Command::Kill(k)) = c.command else {
+            panic!("not kill")
+        };
         assert!(k.all && k.id == "id" && k.signal.as_deref() == Some("9"));
         let c = parse(&["husk", "kill", "id"]);
-        let Some(Command::Kill(k)) = c.command else { panic!("not kill") };
+        let Some(Command::Kill(k)) = c.command else {
+            panic!("not kill")
+        };
         assert!(!k.all && k.signal.is_none() && k.signal_flag.is_none());
         let c = parse(&["husk", "kill", "--signal", "KILL", "id"]);
-        let Some(Command::Kill(k)) = c.command else { panic!("not kill") };
+        let Some(Command::Kill(k)) = c.command else {
+            panic!("not kill")
+        };
         assert_eq!(k.signal_flag.as_deref(), Some("KILL"));
         assert!(Cli::try_parse_from(["husk", "kill", "-s", "KILL", "id", "TERM"]).is_err());
     }
@@ -281,17 +328,31 @@ mod tests {
     #[test]
     fn delete_start_state() {
         let c = parse(&["husk", "delete", "--force", "id"]);
-        assert!(matches!(c.command, Some(Command::Delete(DeleteArgs { force: true, .. }))));
+        assert!(matches!(
+            c.command,
+            Some(Command::Delete(DeleteArgs { force: true, .. }))
+        ));
         let c = parse(&["husk", "delete", "-f", "id"]);
-        assert!(matches!(c.command, Some(Command::Delete(DeleteArgs { force: true, .. }))));
-        assert!(matches!(parse(&["husk", "start", "id"]).command, Some(Command::Start(_))));
-        assert!(matches!(parse(&["husk", "state", "id"]).command, Some(Command::State(_))));
+        assert!(matches!(
+            c.command,
+            Some(Command::Delete(DeleteArgs { force: true, .. }))
+        ));
+        assert!(matches!(
+            parse(&["husk", "start", "id"]).command,
+            Some(Command::Start(_))
+        ));
+        assert!(matches!(
+            parse(&["husk", "state", "id"]).command,
+            Some(Command::State(_))
+        ));
     }
 
     #[test]
     fn run_flags() {
         let c = parse(&["husk", "run", "-d", "--keep", "-b", "/b", "id"]);
-        let Some(Command::Run(r)) = c.command else { panic!("not run") };
+        let Some(Command::Run(r)) = c.command else {
+            panic!("not run")
+        };
         assert!(r.detach && r.keep);
         assert_eq!(r.flags.bundle, PathBuf::from("/b"));
     }
@@ -299,17 +360,33 @@ mod tests {
     #[test]
     fn list_and_spec() {
         let c = parse(&["husk", "list", "-f", "json", "-q"]);
-        let Some(Command::List(l)) = c.command else { panic!("not list") };
+        let Some(Command::List(l)) = c.command else {
+            panic!("not list")
+        };
         assert!(l.quiet && l.format == ListFormat::Json);
         let c = parse(&["husk", "spec", "--rootless", "-b", "/b"]);
-        let Some(Command::Spec(s)) = c.command else { panic!("not spec") };
-        assert!(s.rootless && s.bundle == PathBuf::from("/b"));
-        assert!(matches!(parse(&["husk", "features"]).command, Some(Command::Features)));
+        let Some(Command::Spec(s)) = c.command else {
+            panic!("not spec")
+        };
+        assert!(s.rootless && s.bundle == Path::new("/b"));
+        assert!(matches!(
+            parse(&["husk", "features"]).command,
+            Some(Command::Features)
+        ));
     }
 
     #[test]
     fn ignored_globals_and_version() {
-        let c = parse(&["husk", "--rootless", "auto", "--criu", "/usr/sbin/criu", "--debug", "state", "x"]);
+        let c = parse(&[
+            "husk",
+            "--rootless",
+            "auto",
+            "--criu",
+            "/usr/sbin/criu",
+            "--debug",
+            "state",
+            "x",
+        ]);
         assert!(c.debug && c.rootless.as_deref() == Some("auto"));
         assert!(parse(&["husk", "-v"]).version);
         assert!(parse(&["husk", "--version"]).version);

@@ -45,7 +45,10 @@ impl Destination {
             .mode(0o644)
             .open(path)
             .map(Destination::File)
-            .map_err(|source| LogError::Open { path: path.to_path_buf(), source })
+            .map_err(|source| LogError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
     }
 
     pub fn is_stderr(&self) -> bool {
@@ -97,7 +100,8 @@ impl<S: Subscriber> Layer<S> for Logger {
         }
         let mut v = FieldCollector::default();
         event.record(&mut v);
-        self.dest.write_line(&self.line(level, &v.message, &v.fields));
+        self.dest
+            .write_line(&self.line(level, &v.message, &v.fields));
     }
 }
 
@@ -228,7 +232,10 @@ mod tests {
             "{\"level\":\"error\",\"msg\":\"container \\\"x\\\" does not exist\",\"time\":\"2026-11-25T15:04:05.123456789Z\"}\n"
         );
         let line = format_json_line(Level::WARN, "a\nb\\c\u{1}", T);
-        assert!(line.ends_with('\n') && line.matches('\n').count() == 1, "{line}");
+        assert!(
+            line.ends_with('\n') && line.matches('\n').count() == 1,
+            "{line}"
+        );
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["level"], "warning");
         assert_eq!(v["msg"], "a\nb\\c\u{1}");
@@ -277,7 +284,13 @@ mod tests {
 
     #[test]
     fn debug_controls_max_level() {
-        assert_eq!(Logger::new(LogFormat::Text, false, Destination::Stderr).max, Level::INFO);
-        assert_eq!(Logger::new(LogFormat::Json, true, Destination::Stderr).max, Level::DEBUG);
+        assert_eq!(
+            Logger::new(LogFormat::Text, false, Destination::Stderr).max,
+            Level::INFO
+        );
+        assert_eq!(
+            Logger::new(LogFormat::Json, true, Destination::Stderr).max,
+            Level::DEBUG
+        );
     }
 }

@@ -26,7 +26,9 @@ pub use resources::requested_resources;
 /// Errors of the cgroup module; each names the path or field and the OS error.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("systemd cgroup driver is not supported yet (--systemd-cgroup): linux.cgroupsPath {path:?}")]
+    #[error(
+        "systemd cgroup driver is not supported yet (--systemd-cgroup): linux.cgroupsPath {path:?}"
+    )]
     SystemdUnsupported { path: String },
     #[error("invalid linux.cgroupsPath {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
@@ -35,7 +37,9 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
-    #[error("no cgroup filesystem is mounted (no cgroup or cgroup2 entry in /proc/self/mountinfo)")]
+    #[error(
+        "no cgroup filesystem is mounted (no cgroup or cgroup2 entry in /proc/self/mountinfo)"
+    )]
     NoHierarchy,
     #[error("creating cgroup {}: {}", path.display(), io_errno(source))]
     Create {
@@ -108,9 +112,13 @@ impl Cgroup {
     /// effort); in a v1 cpuset hierarchy new cgroups get their parent's cpus and mems. On error
     /// everything created so far is removed again.
     pub fn create(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup, CgroupError> {
-        let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref());
         let inner = path::inner_path(cgroups_path, id, systemd)?;
-        let text = fs::read_to_string("/proc/self/mountinfo").map_err(|source| CgroupError::Mountinfo { source })?;
+        let text = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|source| CgroupError::Mountinfo { source })?;
         let mut hierarchies = mountinfo::parse(&text);
         if hierarchies.is_empty() {
             return Err(CgroupError::NoHierarchy);
@@ -118,11 +126,25 @@ impl Cgroup {
         hierarchies.sort_by_key(rank);
         let pure_v2 = hierarchies.iter().all(|h| h.kind == Kind::V2);
 
-        let mut cg = Cgroup { paths: Vec::new(), created: Some(Vec::new()), unified: None };
+        // husk owns `/husk` above the default paths: the last container out removes it, even
+        // when another container created it.
+        let owned_parent = match cgroups_path {
+            None => inner.parent().map(Path::to_path_buf),
+            Some(_) => None,
+        };
+
+        let mut cg = Cgroup {
+            paths: Vec::new(),
+            created: Some(Vec::new()),
+            unified: None,
+        };
         for h in &hierarchies {
             let leaf = h.mount_point.join(&inner);
             match create_dirs(h, &inner, pure_v2) {
-                Ok(top) => {
+                Ok(mut top) => {
+                    if let (Some(_), Some(parent)) = (&top, &owned_parent) {
+                        top = Some(h.mount_point.join(parent));
+                    }
                     if let Some(created) = cg.created.as_mut() {
                         created.push(top);
                     }
@@ -143,10 +165,15 @@ impl Cgroup {
         Ok(cg)
     }
 
-    /// Rebuild a cgroup from its leaf paths alone (e.g. from an older state.json). Without the
-    /// record of what husk created, [`Cgroup::remove`] removes the leaves only.
+    /// Rebuild a cgroup from its leaf paths alone. Without the record of what husk created,
+    /// [`Cgroup::remove`] removes each leaf, and its parent if that is an empty `husk` (the
+    /// default `/husk/<id>` layout). Prefer storing the whole (serializable) `Cgroup`.
     pub fn from_paths(paths: Vec<PathBuf>) -> Cgroup {
-        Cgroup { paths, created: None, unified: None }
+        Cgroup {
+            paths,
+            created: None,
+            unified: None,
+        }
     }
 
     /// The absolute leaf directories, one per hierarchy.
@@ -197,16 +224,27 @@ impl Cgroup {
     /// directory is fine. Every hierarchy is tried; the first error is returned.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_err = None;
+        // Wait for a busy leaf only once: if it stays busy it has live processes, and the
+        // other hierarchies will say the same at once.
+        let mut retry_busy = true;
         for (i, leaf) in self.paths.iter().enumerate() {
             let top = match &self.created {
-                None => Some(leaf.clone()),
+                // Unknown: the leaf, and `husk` above it (the default layout) if it is empty.
+                None => match leaf.parent() {
+                    Some(p) if p.file_name().is_some_and(|n| n == "husk") => Some(p.to_path_buf()),
+                    _ => Some(leaf.clone()),
+                },
                 Some(created) => created.get(i).cloned().flatten(),
             };
             let Some(top) = top else {
                 tracing::debug!(path = %leaf.display(), "cgroup existed before husk; leaving it");
                 continue;
             };
-            if let Err(e) = remove_chain(leaf, &top) {
+            if let Err(e) = remove_chain(leaf, &top, retry_busy) {
+                if matches!(&e, CgroupError::Remove { source, .. } if source.raw_os_error() == Some(libc::EBUSY))
+                {
+                    retry_busy = false;
+                }
                 first_err.get_or_insert(e);
             }
         }
@@ -239,7 +277,7 @@ fn create_dirs(h: &Hierarchy, inner: &Path, pure_v2: bool) -> Result<Option<Path
     let mut top: Option<PathBuf> = None;
     let undo = |deepest: &Path, top: &Option<PathBuf>| {
         if let Some(top) = top {
-            if let Err(e) = remove_chain(deepest, top) {
+            if let Err(e) = remove_chain(deepest, top, false) {
                 tracing::warn!(error = %e, "undoing cgroup creation");
             }
         }
@@ -269,7 +307,10 @@ fn create_dirs(h: &Hierarchy, inner: &Path, pure_v2: bool) -> Result<Option<Path
             }
             Err(source) => {
                 undo(&dir, &top);
-                return Err(CgroupError::Create { path: child, source });
+                return Err(CgroupError::Create {
+                    path: child,
+                    source,
+                });
             }
         }
         dir = child;
@@ -280,20 +321,30 @@ fn create_dirs(h: &Hierarchy, inner: &Path, pure_v2: bool) -> Result<Option<Path
 /// Delays between attempts to remove a busy leaf cgroup.
 const BUSY_RETRY_MS: [u64; 6] = [1, 2, 4, 8, 10, 10];
 
-/// rmdir `leaf`, then its parents up to and including `top`, stopping quietly at the first
-/// parent that is not empty. Only an error on the leaf itself is returned.
-fn remove_chain(leaf: &Path, top: &Path) -> Result<(), CgroupError> {
+/// rmdir `leaf` (retrying a while if it is busy and `retry_busy`), then its parents up to and
+/// including `top`, stopping quietly at the first parent that is not empty. Only an error on
+/// the leaf itself is returned.
+fn remove_chain(leaf: &Path, top: &Path, retry_busy: bool) -> Result<(), CgroupError> {
     let top = if leaf.starts_with(top) { top } else { leaf };
     let mut attempt = 0;
     loop {
         match fs::remove_dir(leaf) {
             Ok(()) => break,
             Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < BUSY_RETRY_MS.len() => {
+            Err(e)
+                if retry_busy
+                    && e.raw_os_error() == Some(libc::EBUSY)
+                    && attempt < BUSY_RETRY_MS.len() =>
+            {
                 sleep(Duration::from_millis(BUSY_RETRY_MS[attempt]));
                 attempt += 1;
             }
-            Err(source) => return Err(CgroupError::Remove { path: leaf.to_path_buf(), source }),
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: leaf.to_path_buf(),
+                    source,
+                })
+            }
         }
     }
     let mut dir = leaf;
@@ -319,7 +370,10 @@ mod tests {
     #[test]
     fn serde_round_trip() {
         let cg = Cgroup {
-            paths: vec!["/sys/fs/cgroup/pids/husk/a".into(), "/sys/fs/cgroup/unified/husk/a".into()],
+            paths: vec![
+                "/sys/fs/cgroup/pids/husk/a".into(),
+                "/sys/fs/cgroup/unified/husk/a".into(),
+            ],
             created: Some(vec![Some("/sys/fs/cgroup/pids/husk".into()), None]),
             unified: Some("/sys/fs/cgroup/unified/husk/a".into()),
         };
@@ -327,7 +381,10 @@ mod tests {
         let back: Cgroup = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, cg);
         assert!(!back.is_unified_only());
-        assert_eq!(back.unified_path(), Some(Path::new("/sys/fs/cgroup/unified/husk/a")));
+        assert_eq!(
+            back.unified_path(),
+            Some(Path::new("/sys/fs/cgroup/unified/husk/a"))
+        );
 
         // Only paths stored: still loads.
         let old: Cgroup = serde_json::from_str(r#"{"paths":["/x"]}"#).unwrap_or_default();
@@ -338,10 +395,15 @@ mod tests {
     fn ranks_pids_memory_freezer_first() {
         let h = |mp: &str, c: &[&str]| Hierarchy {
             mount_point: mp.into(),
-            kind: Kind::V1 { controllers: c.iter().map(|s| s.to_string()).collect() },
+            kind: Kind::V1 {
+                controllers: c.iter().map(|s| s.to_string()).collect(),
+            },
         };
-        let mut hs = vec![
-            Hierarchy { mount_point: "/u".into(), kind: Kind::V2 },
+        let mut hs = [
+            Hierarchy {
+                mount_point: "/u".into(),
+                kind: Kind::V2,
+            },
             h("/cpu", &["cpu", "cpuacct"]),
             h("/freezer", &["freezer"]),
             h("/memory", &["memory"]),
@@ -349,8 +411,14 @@ mod tests {
             h("/systemd", &["name=systemd"]),
         ];
         hs.sort_by_key(rank);
-        let order: Vec<_> = hs.iter().map(|h| h.mount_point.display().to_string()).collect();
-        assert_eq!(order, ["/pids", "/memory", "/freezer", "/cpu", "/systemd", "/u"]);
+        let order: Vec<_> = hs
+            .iter()
+            .map(|h| h.mount_point.display().to_string())
+            .collect();
+        assert_eq!(
+            order,
+            ["/pids", "/memory", "/freezer", "/cpu", "/systemd", "/u"]
+        );
     }
 
     #[test]
@@ -362,7 +430,13 @@ mod tests {
     fn errno_names() {
         let e = io::Error::from_raw_os_error(libc::EACCES);
         assert_eq!(io_errno(&e), "EACCES");
-        let err = CgroupError::Create { path: "/sys/fs/cgroup/memory/husk/x".into(), source: e };
-        assert_eq!(err.to_string(), "creating cgroup /sys/fs/cgroup/memory/husk/x: EACCES");
+        let err = CgroupError::Create {
+            path: "/sys/fs/cgroup/memory/husk/x".into(),
+            source: e,
+        };
+        assert_eq!(
+            err.to_string(),
+            "creating cgroup /sys/fs/cgroup/memory/husk/x: EACCES"
+        );
     }
 }

@@ -50,7 +50,9 @@ fn unescape(field: &str) -> String {
         if bytes[i] == b'\\' && i + 3 < bytes.len() {
             let oct = &bytes[i + 1..i + 4];
             if oct.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = (oct[0] - b'0') as u32 * 64 + (oct[1] - b'0') as u32 * 8 + (oct[2] - b'0') as u32;
+                let v = (oct[0] - b'0') as u32 * 64
+                    + (oct[1] - b'0') as u32 * 8
+                    + (oct[2] - b'0') as u32;
                 if let Ok(b) = u8::try_from(v) {
                     out.push(b);
                     i += 4;
@@ -133,7 +135,10 @@ mod tests {
     #[test]
     fn parses_hybrid_host() {
         let h = parse(HYBRID);
-        let mps: Vec<_> = h.iter().map(|h| h.mount_point.to_str().unwrap_or("")).collect();
+        let mps: Vec<_> = h
+            .iter()
+            .map(|h| h.mount_point.to_str().unwrap_or(""))
+            .collect();
         assert_eq!(
             mps,
             [
@@ -144,10 +149,25 @@ mod tests {
                 "/sys/fs/cgroup/unified"
             ]
         );
-        assert_eq!(h[0].kind, Kind::V1 { controllers: vec!["cpu".into(), "cpuacct".into()] });
+        assert_eq!(
+            h[0].kind,
+            Kind::V1 {
+                controllers: vec!["cpu".into(), "cpuacct".into()]
+            }
+        );
         assert!(h[2].has_controller("cpuset"));
-        assert_eq!(h[2].kind, Kind::V1 { controllers: vec!["cpuset".into()] });
-        assert_eq!(h[3].kind, Kind::V1 { controllers: vec!["name=systemd".into()] });
+        assert_eq!(
+            h[2].kind,
+            Kind::V1 {
+                controllers: vec!["cpuset".into()]
+            }
+        );
+        assert_eq!(
+            h[3].kind,
+            Kind::V1 {
+                controllers: vec!["name=systemd".into()]
+            }
+        );
         assert_eq!(h[4].kind, Kind::V2);
     }
 
@@ -158,7 +178,13 @@ mod tests {
                     30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n\
                     31 23 0:26 / /other rw - cgroup2 cgroup2 rw\n";
         let h = parse(text);
-        assert_eq!(h, vec![Hierarchy { mount_point: "/sys/fs/cgroup".into(), kind: Kind::V2 }]);
+        assert_eq!(
+            h,
+            vec![Hierarchy {
+                mount_point: "/sys/fs/cgroup".into(),
+                kind: Kind::V2
+            }]
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub(crate) fn inner_path(
     if systemd && looks_like_systemd(&shown) {
         return Err(CgroupError::SystemdUnsupported { path: shown });
     }
-    let invalid = |reason: &str| CgroupError::InvalidPath { path: shown.clone(), reason: reason.to_owned() };
+    let invalid = |reason: &str| CgroupError::InvalidPath {
+        path: shown.clone(),
+        reason: reason.to_owned(),
+    };
     let mut out = PathBuf::new();
     for comp in raw.components() {
         match comp {
@@ -39,7 +42,9 @@ pub(crate) fn inner_path(
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(invalid("it names the root cgroup; a container needs its own cgroup"));
+        return Err(invalid(
+            "it names the root cgroup; a container needs its own cgroup",
+        ));
     }
     Ok(out)
 }
@@ -64,12 +69,18 @@ mod tests {
         assert_eq!(ip(Some("/a/b"), false).ok(), Some(PathBuf::from("a/b")));
         assert_eq!(ip(Some("a/b"), false).ok(), Some(PathBuf::from("a/b")));
         assert_eq!(ip(Some("//a/./b/"), false).ok(), Some(PathBuf::from("a/b")));
-        assert_eq!(ip(Some("/default/x:y"), false).ok(), Some(PathBuf::from("default/x:y")));
+        assert_eq!(
+            ip(Some("/default/x:y"), false).ok(),
+            Some(PathBuf::from("default/x:y"))
+        );
     }
 
     #[test]
     fn rejects_dotdot_and_root() {
-        let e = ip(Some("/a/../../etc"), false).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = ip(Some("/a/../../etc"), false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("\"..\" is not allowed"), "{e}");
         assert!(e.contains("/a/../../etc"), "{e}");
         assert!(ip(Some("/"), false).is_err());
@@ -79,11 +90,20 @@ mod tests {
 
     #[test]
     fn systemd_paths() {
-        let e = ip(Some("system.slice:husk:abc"), true).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("systemd cgroup driver is not supported yet (--systemd-cgroup)"), "{e}");
+        let e = ip(Some("system.slice:husk:abc"), true)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("systemd cgroup driver is not supported yet (--systemd-cgroup)"),
+            "{e}"
+        );
         assert!(ip(Some(":husk:abc"), true).is_err());
         // Without --systemd-cgroup, a colon is just part of a cgroup name.
-        assert_eq!(ip(Some("system.slice:husk:abc"), false).ok(), Some(PathBuf::from("system.slice:husk:abc")));
+        assert_eq!(
+            ip(Some("system.slice:husk:abc"), false).ok(),
+            Some(PathBuf::from("system.slice:husk:abc"))
+        );
         assert!(ip(Some("/a/b:c:d"), true).is_ok());
     }
 }

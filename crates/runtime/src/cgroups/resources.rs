@@ -72,8 +72,11 @@ mod tests {
     #[test]
     fn empty_when_nothing_set() {
         assert!(requested_resources(&spec(r#"{}"#)).is_empty());
-        assert!(requested_resources(&spec(r#"{"memory":{},"devices":[],"unified":{}}"#)).is_empty());
-        let none: Spec = serde_json::from_str(r#"{"ociVersion":"1.0.2"}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            requested_resources(&spec(r#"{"memory":{},"devices":[],"unified":{}}"#)).is_empty()
+        );
+        let none: Spec =
+            serde_json::from_str(r#"{"ociVersion":"1.0.2"}"#).unwrap_or_else(|e| panic!("{e}"));
         assert!(requested_resources(&none).is_empty());
     }
 }

@@ -13,12 +13,18 @@ pub(crate) fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
     };
     for name in ["cpuset.cpus", "cpuset.mems"] {
         let file = dir.join(name);
-        let current = fs::read_to_string(&file).map_err(|e| CgroupError::Read { path: file.clone(), source: e })?;
+        let current = fs::read_to_string(&file).map_err(|e| CgroupError::Read {
+            path: file.clone(),
+            source: e,
+        })?;
         if !current.trim().is_empty() {
             continue;
         }
         let from = parent.join(name);
-        let value = fs::read_to_string(&from).map_err(|e| CgroupError::Read { path: from.clone(), source: e })?;
+        let value = fs::read_to_string(&from).map_err(|e| CgroupError::Read {
+            path: from.clone(),
+            source: e,
+        })?;
         let value = value.trim();
         if value.is_empty() {
             continue;

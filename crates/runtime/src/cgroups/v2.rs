@@ -16,7 +16,10 @@ pub(crate) fn enable_subtree_controllers(dir: &Path) {
     };
     let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     let enabled: Vec<&str> = enabled.split_whitespace().collect();
-    let missing: Vec<&str> = available.split_whitespace().filter(|c| !enabled.contains(c)).collect();
+    let missing: Vec<&str> = available
+        .split_whitespace()
+        .filter(|c| !enabled.contains(c))
+        .collect();
     if missing.is_empty() {
         return;
     }

@@ -1,30 +1,96 @@
 //! The container's filesystem: mount propagation, the rootfs bind, `mounts`, /dev and devices,
 //! pivot_root, masked and readonly paths, read-only root and sysctl.
 //!
-//! Everything here runs inside the container's init, already in its new mount namespace.
-//! Order (driven by the caller): [`prepare`] -> createContainer hooks -> [`pivot`] -> [`finalize`].
+//! Everything here runs inside the container's init, already in its new mount namespace, as
+//! root of that namespace. Order (driven by the caller):
+//! [`prepare`] -> createContainer hooks -> [`pivot`] -> ([`mount_console`]) -> [`finalize`].
+//!
+//! Paths inside the rootfs are resolved with openat2(RESOLVE_IN_ROOT) and mounted through
+//! `/proc/self/fd/N` of the opened target, so a symlink in the image (or one swapped in while we
+//! work) cannot redirect a mount outside the rootfs.
 
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use oci_spec::runtime::Spec;
 
+mod cgroup;
+mod copyup;
+mod devices;
+mod finalize;
+mod mountinfo;
+mod mounts;
 pub mod options;
+mod paths;
+mod pivot;
+mod resolve;
+mod sysctl;
 
 /// Why setting up the container's filesystem failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     /// A mount option string husk does not know.
-    #[error("unknown mount option {option:?} for {dest}")]
-    UnknownOption { option: String, dest: String },
-    /// A mount option husk knows but does not implement yet.
-    #[error("mount option {option:?} for {dest} is not supported yet")]
-    UnsupportedOption { option: String, dest: String },
-    /// A syscall on a path failed.
-    #[error("{op} {path}: {errno}")]
-    Sys { op: String, path: PathBuf, errno: nix::errno::Errno },
-    /// Invalid configuration found while setting up.
+    #[error("unknown mount option {option:?}{}", for_dest(dest))]
+    UnknownOption {
+        option: String,
+        dest: Option<String>,
+    },
+    /// A mount option from the runtime-spec that husk does not implement yet.
+    #[error("mount option {option:?}{} is not supported yet", for_dest(dest))]
+    UnsupportedOption {
+        option: String,
+        dest: Option<String>,
+    },
+    /// A syscall failed; `what` says what was being done to which path, e.g.
+    /// `mounting proc on /proc in rootfs /x`.
+    #[error("{what}: {errno}")]
+    Sys { what: String, errno: Errno },
+    /// The configuration asks for something that cannot be done, e.g. a missing bind source.
     #[error("{0}")]
     Invalid(String),
+}
+
+fn for_dest(dest: &Option<String>) -> String {
+    match dest {
+        Some(d) => format!(" for {d}"),
+        None => String::new(),
+    }
+}
+
+impl RootfsError {
+    /// Name the mount destination in an option error from [`options::parse`].
+    pub fn with_dest(self, dest: &str) -> Self {
+        match self {
+            RootfsError::UnknownOption { option, .. } => RootfsError::UnknownOption {
+                option,
+                dest: Some(dest.to_string()),
+            },
+            RootfsError::UnsupportedOption { option, .. } => RootfsError::UnsupportedOption {
+                option,
+                dest: Some(dest.to_string()),
+            },
+            other => other,
+        }
+    }
+}
+
+/// `map_err` helper: a failed syscall with its context.
+pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(Errno) -> RootfsError {
+    let what = what.into();
+    move |errno| RootfsError::Sys { what, errno }
+}
+
+/// `map_err` helper for std::io errors, keeping the OS error number.
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RootfsError {
+    let what = what.into();
+    move |e| RootfsError::Sys {
+        what,
+        errno: io_errno(&e),
+    }
+}
+
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
+    e.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO)
 }
 
 /// What [`prepare`] needs.
@@ -32,24 +98,73 @@ pub struct RootfsConfig<'a> {
     pub spec: &'a Spec,
     /// Absolute host path of the rootfs.
     pub rootfs: &'a Path,
-    /// True when a new user namespace was created: devices are bind-mounted from the host.
+    /// True when a new user namespace was created (or joined): devices are bind-mounted from
+    /// the host instead of mknod'ed, and some filesystems fall back to bind mounts.
     pub in_userns: bool,
 }
 
-/// Set up the rootfs before pivot_root.
+/// Set up the rootfs before pivot_root: propagation of `/`, the rootfs bind onto itself, every
+/// `mounts` entry in order, then /dev: devices, `/dev/ptmx` and the `/dev/fd`-style symlinks.
+///
+/// Relative bind-mount sources are taken relative to the current directory, which the caller
+/// keeps at the bundle.
 pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
-    let _ = cfg;
+    let rootfs = canonical(cfg.rootfs)?;
+    let linux = cfg.spec.linux().as_ref();
+    let propagation = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty());
+    pivot::prepare_root(&rootfs, propagation)?;
+    let root = resolve::Root::open(&rootfs)?;
+    let mounts: &[oci_spec::runtime::Mount] = match cfg.spec.mounts() {
+        Some(m) => m,
+        None => &[],
+    };
+    let ctx = mounts::Ctx {
+        root: &root,
+        in_userns: cfg.in_userns,
+        cgroupns: cgroup::has_cgroupns(cfg.spec),
+    };
+    for m in mounts {
+        mounts::mount_entry(&ctx, m)?;
+    }
+    if devices::needs_dev_setup(mounts) {
+        let spec_devices: &[oci_spec::runtime::LinuxDevice] =
+            match linux.and_then(|l| l.devices().as_ref()) {
+                Some(d) => d,
+                None => &[],
+            };
+        devices::setup(&root, spec_devices, cfg.in_userns)?;
+    }
     Ok(())
 }
 
-/// Make the rootfs the process's root.
+/// Make the rootfs the process's root: pivot_root(".", ".") and detach the old root, or with
+/// `no_pivot`, move the rootfs onto `/` and chroot into it. Leaves the cwd at the new `/`.
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
-    let _ = (rootfs, no_pivot);
-    Ok(())
+    let rootfs = canonical(rootfs)?;
+    if no_pivot {
+        pivot::move_root(&rootfs)
+    } else {
+        pivot::pivot_root(&rootfs)
+    }
 }
 
-/// After pivot: masked and readonly paths, read-only root, sysctl.
+/// Bind the console's pty (a path inside the container, e.g. `/dev/pts/0`) onto `/dev/console`,
+/// creating it if needed. Call after [`pivot`] and before [`finalize`] (which may make `/`
+/// read-only).
+pub fn mount_console(pty: &Path) -> Result<(), RootfsError> {
+    finalize::mount_console(pty)
+}
+
+/// After pivot (cwd is `/`): read-only remounts that had to wait (tmpfs and /dev), read-only
+/// root, sysctl, readonly paths, masked paths (runc's order), then `rootfsPropagation` on `/`.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
-    let _ = spec;
-    Ok(())
+    finalize::run(spec)
+}
+
+fn canonical(rootfs: &Path) -> Result<PathBuf, RootfsError> {
+    rootfs
+        .canonicalize()
+        .map_err(io(format!("resolving rootfs {}", rootfs.display())))
 }

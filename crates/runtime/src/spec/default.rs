@@ -50,7 +50,14 @@ pub fn default_spec_json(rootless: bool) -> Value {
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
         mount(
             "/dev/shm",
@@ -58,8 +65,18 @@ pub fn default_spec_json(rootless: bool) -> Value {
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         ),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
         mount(
             "/sys/fs/cgroup",
             "cgroup",
@@ -74,7 +91,12 @@ pub fn default_spec_json(rootless: bool) -> Value {
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
         for m in &mut mounts {
             if m["destination"] == "/sys" {
-                *m = mount("/sys", "none", "/sys", &["rbind", "nosuid", "noexec", "nodev", "ro"]);
+                *m = mount(
+                    "/sys",
+                    "none",
+                    "/sys",
+                    &["rbind", "nosuid", "noexec", "nodev", "ro"],
+                );
             } else if let Some(opts) = m["options"].as_array_mut() {
                 opts.retain(|o| {
                     let o = o.as_str().unwrap_or_default();

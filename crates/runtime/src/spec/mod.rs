@@ -61,11 +61,17 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let data = match std::fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(SpecError::ConfigMissing { bundle: bundle.to_path_buf() })
+            return Err(SpecError::ConfigMissing {
+                bundle: bundle.to_path_buf(),
+            })
         }
         Err(source) => return Err(SpecError::Read { path, source }),
     };
-    let spec = parse(&data).map_err(|(field, source)| SpecError::Parse { path, field, source })?;
+    let spec = parse(&data).map_err(|(field, source)| SpecError::Parse {
+        path,
+        field,
+        source,
+    })?;
     validate(&spec, bundle)?;
     Ok(spec)
 }
@@ -75,7 +81,11 @@ pub fn parse(data: &[u8]) -> Result<Spec, (String, serde_json::Error)> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
-        let field = if field == "." { "(top level)".to_string() } else { field };
+        let field = if field == "." {
+            "(top level)".to_string()
+        } else {
+            field
+        };
         (field, e.into_inner())
     })
 }
@@ -94,9 +104,16 @@ pub fn rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     let path = match joined.canonicalize() {
         Ok(p) => p,
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(SpecError::RootfsMissing { path: absolute(&joined) })
+            return Err(SpecError::RootfsMissing {
+                path: absolute(&joined),
+            })
         }
-        Err(source) => return Err(SpecError::RootfsResolve { path: joined, source }),
+        Err(source) => {
+            return Err(SpecError::RootfsResolve {
+                path: joined,
+                source,
+            })
+        }
     };
     if !path.is_dir() {
         return Err(SpecError::RootfsNotDir { path });

@@ -71,7 +71,10 @@ fn with(mut v: Value, f: impl FnOnce(&mut Value)) -> Value {
 #[track_caller]
 fn assert_err(config: Value, want: &str) {
     let got = load_err(&config);
-    assert!(got.contains(want), "error {got:?} does not contain {want:?}");
+    assert!(
+        got.contains(want),
+        "error {got:?} does not contain {want:?}"
+    );
 }
 
 #[test]
@@ -89,11 +92,19 @@ fn missing_config_is_clear() {
 
 #[test]
 fn parse_errors_name_the_field() {
-    let c = with(base(), |v| {
-        v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "pid" }, { "type": "foo" }])
-    });
+    let c =
+        with(
+            base(),
+            |v| {
+                v["linux"]["namespaces"] =
+                    json!([{ "type": "mount" }, { "type": "pid" }, { "type": "foo" }])
+            },
+        );
     let e = load_err(&c);
-    assert!(e.contains("config.json: linux.namespaces[2].type: unknown variant `foo`"), "{e}");
+    assert!(
+        e.contains("config.json: linux.namespaces[2].type: unknown variant `foo`"),
+        "{e}"
+    );
 
     let c = with(base(), |v| v["process"]["args"] = json!("sh"));
     let e = load_err(&c);
@@ -110,7 +121,9 @@ fn oci_version() {
     for ok in ["1.0.0", "1.0.2-dev", "1.3.0", "1.1.0-rc.2", "1.2.0+build.5"] {
         load_ok(&with(base(), |v| v["ociVersion"] = json!(ok)));
     }
-    for bad in ["", "2.0.0", "0.9.0", "1.0", "v1.0.0", "1.0.0-", "01.0.0", "1.0.0-01", "1.x.0"] {
+    for bad in [
+        "", "2.0.0", "0.9.0", "1.0", "v1.0.0", "1.0.0-", "01.0.0", "1.0.0-01", "1.x.0",
+    ] {
         assert_err(
             with(base(), |v| v["ociVersion"] = json!(bad)),
             &format!("unsupported ociVersion {bad:?}: husk supports 1.0.0 to 1.3.0"),
@@ -120,9 +133,20 @@ fn oci_version() {
 
 #[test]
 fn root_and_rootfs() {
-    assert_err(with(base(), |v| v.as_object_mut().unwrap().remove("root").map(drop).unwrap()), "root must be set");
-    assert_err(with(base(), |v| v["root"]["path"] = json!("nope")), "rootfs ");
-    assert_err(with(base(), |v| v["root"]["path"] = json!("nope")), "/nope does not exist");
+    assert_err(
+        with(base(), |v| {
+            v.as_object_mut().unwrap().remove("root").map(drop).unwrap()
+        }),
+        "root must be set",
+    );
+    assert_err(
+        with(base(), |v| v["root"]["path"] = json!("nope")),
+        "rootfs ",
+    );
+    assert_err(
+        with(base(), |v| v["root"]["path"] = json!("nope")),
+        "/nope does not exist",
+    );
     let b = Bundle::new();
     std::fs::write(b.path().join("file"), "").unwrap();
     b.write(&with(base(), |v| v["root"]["path"] = json!("file")));
@@ -132,7 +156,10 @@ fn root_and_rootfs() {
     let abs = b.path().join("rootfs");
     b.write(&with(base(), |v| v["root"]["path"] = json!(abs)));
     let spec = load(b.path()).unwrap();
-    assert_eq!(rootfs(&spec, Path::new("/nonexistent")).unwrap(), abs.canonicalize().unwrap());
+    assert_eq!(
+        rootfs(&spec, Path::new("/nonexistent")).unwrap(),
+        abs.canonicalize().unwrap()
+    );
     // A relative one is resolved against the bundle.
     b.write(&base());
     let spec = load(b.path()).unwrap();
@@ -144,15 +171,34 @@ fn root_and_rootfs() {
 #[test]
 fn process_rules() {
     assert_err(
-        with(base(), |v| v.as_object_mut().unwrap().remove("process").map(drop).unwrap()),
+        with(base(), |v| {
+            v.as_object_mut()
+                .unwrap()
+                .remove("process")
+                .map(drop)
+                .unwrap()
+        }),
         "process must be set",
     );
-    assert_err(with(base(), |v| v["process"]["args"] = json!([])), "process.args must not be empty");
     assert_err(
-        with(base(), |v| v["process"].as_object_mut().unwrap().remove("args").map(drop).unwrap()),
+        with(base(), |v| v["process"]["args"] = json!([])),
         "process.args must not be empty",
     );
-    assert_err(with(base(), |v| v["process"]["cwd"] = json!("tmp")), "process.cwd tmp is not absolute");
+    assert_err(
+        with(base(), |v| {
+            v["process"]
+                .as_object_mut()
+                .unwrap()
+                .remove("args")
+                .map(drop)
+                .unwrap()
+        }),
+        "process.args must not be empty",
+    );
+    assert_err(
+        with(base(), |v| v["process"]["cwd"] = json!("tmp")),
+        "process.cwd tmp is not absolute",
+    );
 }
 
 #[test]
@@ -168,7 +214,9 @@ fn rlimits() {
         "process.rlimits[1]: duplicate rlimit type RLIMIT_NOFILE",
     );
     assert_err(
-        with(base(), |v| v["process"]["rlimits"] = json!([r("RLIMIT_NOFILE", 11, 10)])),
+        with(base(), |v| {
+            v["process"]["rlimits"] = json!([r("RLIMIT_NOFILE", 11, 10)])
+        }),
         "soft limit 11 is greater than the hard limit 10",
     );
 }
@@ -176,41 +224,66 @@ fn rlimits() {
 #[test]
 fn namespace_rules() {
     assert_err(
-        with(base(), |v| v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "mount" }])),
+        with(base(), |v| {
+            v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "mount" }])
+        }),
         "linux.namespaces[1]: duplicate namespace type mount",
     );
     assert_err(
-        with(base(), |v| v["linux"]["namespaces"] = json!([{ "type": "pid" }])),
+        with(base(), |v| {
+            v["linux"]["namespaces"] = json!([{ "type": "pid" }])
+        }),
         "must include a mount namespace",
     );
     assert_err(
-        with(base(), |v| v.as_object_mut().unwrap().remove("linux").map(drop).unwrap()),
+        with(base(), |v| {
+            v.as_object_mut()
+                .unwrap()
+                .remove("linux")
+                .map(drop)
+                .unwrap()
+        }),
         "must include a mount namespace",
     );
     // Joining by path counts as having the namespace.
     load_ok(&with(base(), |v| {
         v["linux"]["namespaces"] = json!([{ "type": "mount", "path": "/proc/self/ns/mnt" }])
     }));
-    load_ok(&with(base(), |v| {
-        v["linux"]["namespaces"] =
-            json!([{ "type": "mount" }, { "type": "network", "path": "/proc/1/ns/net" }])
-    }));
+    load_ok(&with(
+        base(),
+        |v| {
+            v["linux"]["namespaces"] =
+                json!([{ "type": "mount" }, { "type": "network", "path": "/proc/self/ns/net" }])
+        },
+    ));
     assert_err(
-        with(base(), |v| {
-            v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "network", "path": "/etc/hostname" }])
-        }),
+        with(
+            base(),
+            |v| {
+                v["linux"]["namespaces"] =
+                    json!([{ "type": "mount" }, { "type": "network", "path": "/etc/hostname" }])
+            },
+        ),
         "linux.namespaces[1]: /etc/hostname is not a namespace",
     );
     assert_err(
-        with(base(), |v| {
-            v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "network", "path": "/nonexistent/ns" }])
-        }),
-        "linux.namespaces[1]: /nonexistent/ns is not a namespace",
+        with(
+            base(),
+            |v| {
+                v["linux"]["namespaces"] =
+                    json!([{ "type": "mount" }, { "type": "network", "path": "/nonexistent/ns" }])
+            },
+        ),
+        "linux.namespaces[1]: namespace path /nonexistent/ns does not exist",
     );
     assert_err(
-        with(base(), |v| {
-            v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "network", "path": "ns/net" }])
-        }),
+        with(
+            base(),
+            |v| {
+                v["linux"]["namespaces"] =
+                    json!([{ "type": "mount" }, { "type": "network", "path": "ns/net" }])
+            },
+        ),
         "linux.namespaces[1]: path ns/net is not absolute",
     );
 }
@@ -227,7 +300,9 @@ fn user_namespace_and_mappings() {
         "user namespace isn't enabled",
     );
     assert_err(
-        with(base(), |v| v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "user" }])),
+        with(base(), |v| {
+            v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "user" }])
+        }),
         "no namespace path to join nor mappings",
     );
     load_ok(&with(base(), |v| {
@@ -236,10 +311,13 @@ fn user_namespace_and_mappings() {
         v["linux"]["gidMappings"] = map.clone();
     }));
     load_ok(&with(base(), |v| {
-        v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "user", "path": "/proc/self/ns/user" }]);
+        v["linux"]["namespaces"] =
+            json!([{ "type": "mount" }, { "type": "user", "path": "/proc/self/ns/user" }]);
     }));
     assert_err(
-        with(base(), |v| v["linux"]["timeOffsets"] = json!({ "monotonic": { "secs": 1 } })),
+        with(base(), |v| {
+            v["linux"]["timeOffsets"] = json!({ "monotonic": { "secs": 1 } })
+        }),
         "linux.timeOffsets specified, but no new time namespace",
     );
 }
@@ -261,17 +339,22 @@ fn hostname_needs_uts() {
     // Joining a pod's UTS namespace by path and setting the hostname is allowed (as runc).
     load_ok(&with(base(), |v| {
         v["hostname"] = json!("box");
-        v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/self/ns/uts" }]);
+        v["linux"]["namespaces"] =
+            json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/self/ns/uts" }]);
     }));
 }
 
 #[test]
 fn mount_rules() {
-    load_ok(&with(base(), |v| {
-        v["mounts"] = json!([{ "destination": "/proc", "type": "proc", "source": "proc" }])
-    }));
+    load_ok(&with(
+        base(),
+        |v| v["mounts"] = json!([{ "destination": "/proc", "type": "proc", "source": "proc" }]),
+    ));
     assert_err(
-        with(base(), |v| v["mounts"] = json!([{ "destination": "proc", "type": "proc", "source": "proc" }])),
+        with(
+            base(),
+            |v| v["mounts"] = json!([{ "destination": "proc", "type": "proc", "source": "proc" }]),
+        ),
         "mounts[0]: mount destination proc is not absolute",
     );
     let e = load_err(&with(base(), |v| {
@@ -293,20 +376,33 @@ fn mount_rules() {
 
 #[test]
 fn hook_rules() {
-    load_ok(&with(base(), |v| v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] })));
+    load_ok(&with(base(), |v| {
+        v["hooks"] = json!({ "prestart": [{ "path": "/bin/true" }] })
+    }));
     assert_err(
-        with(base(), |v| v["hooks"] = json!({ "poststop": [{ "path": "/bin/true" }, { "path": "true" }] })),
+        with(
+            base(),
+            |v| v["hooks"] = json!({ "poststop": [{ "path": "/bin/true" }, { "path": "true" }] }),
+        ),
         "hooks.poststop[1].path true is not absolute",
     );
     assert_err(
-        with(base(), |v| v["hooks"] = json!({ "createRuntime": [{ "path": "/bin/true", "timeout": 0 }] })),
+        with(
+            base(),
+            |v| v["hooks"] = json!({ "createRuntime": [{ "path": "/bin/true", "timeout": 0 }] }),
+        ),
         "hooks.createRuntime[0].timeout must be greater than zero",
     );
 }
 
 #[test]
 fn sysctl_rules() {
-    let ns = |types: &[&str]| json!(types.iter().map(|t| json!({ "type": t })).collect::<Vec<_>>());
+    let ns = |types: &[&str]| {
+        json!(types
+            .iter()
+            .map(|t| json!({ "type": t }))
+            .collect::<Vec<_>>())
+    };
     let cfg = |types: &[&str], key: &str| {
         with(base(), |v| {
             v["linux"]["namespaces"] = ns(types);
@@ -315,19 +411,35 @@ fn sysctl_rules() {
     };
     load_ok(&cfg(&["mount", "network"], "net.ipv4.ip_forward"));
     load_ok(&cfg(&["mount", "network"], "net/ipv4/ip_forward"));
-    assert_err(cfg(&["mount"], "net.ipv4.ip_forward"), "sysctl net.ipv4.ip_forward is not allowed in the host's network namespace");
+    assert_err(
+        cfg(&["mount"], "net.ipv4.ip_forward"),
+        "sysctl net.ipv4.ip_forward is not allowed in the host's network namespace",
+    );
     load_ok(&cfg(&["mount", "ipc"], "kernel.shmmax"));
     load_ok(&cfg(&["mount", "ipc"], "fs.mqueue.msg_max"));
-    assert_err(cfg(&["mount"], "kernel.msgmax"), "is not allowed in the host's ipc namespace");
+    assert_err(
+        cfg(&["mount"], "kernel.msgmax"),
+        "is not allowed in the host's ipc namespace",
+    );
     load_ok(&cfg(&["mount", "uts"], "kernel.domainname"));
     load_ok(&cfg(&["mount", "uts"], "kernel.hostname"));
-    assert_err(cfg(&["mount"], "kernel.hostname"), "not allowed in the host's uts namespace");
-    assert_err(cfg(&["mount", "ipc", "uts", "network"], "kernel.panic"), "sysctl kernel.panic is not allowed in the container");
-    assert_err(cfg(&["mount", "ipc", "uts", "network"], "vm.swappiness"), "sysctl vm.swappiness is not allowed in the container");
+    assert_err(
+        cfg(&["mount"], "kernel.hostname"),
+        "not allowed in the host's uts namespace",
+    );
+    assert_err(
+        cfg(&["mount", "ipc", "uts", "network"], "kernel.panic"),
+        "sysctl kernel.panic is not allowed in the container",
+    );
+    assert_err(
+        cfg(&["mount", "ipc", "uts", "network"], "vm.swappiness"),
+        "sysctl vm.swappiness is not allowed in the container",
+    );
     // The host's network namespace joined by path is still the host's.
     assert_err(
         with(base(), |v| {
-            v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "network", "path": "/proc/self/ns/net" }]);
+            v["linux"]["namespaces"] =
+                json!([{ "type": "mount" }, { "type": "network", "path": "/proc/self/ns/net" }]);
             v["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": "1" });
         }),
         "host's network namespace",
@@ -353,7 +465,8 @@ fn default_spec_is_valid() {
         assert_eq!(spec.hostname().as_deref(), Some("husk"));
         let b = Bundle::new();
         b.write(&json);
-        load(b.path()).unwrap_or_else(|e| panic!("default spec (rootless={rootless}) invalid: {e}"));
+        load(b.path())
+            .unwrap_or_else(|e| panic!("default spec (rootless={rootless}) invalid: {e}"));
         let p = spec.process().as_ref().unwrap();
         assert_eq!(p.args().as_ref().unwrap(), &vec!["sh".to_string()]);
         assert_eq!(p.terminal(), Some(false));
@@ -364,15 +477,26 @@ fn default_spec_is_valid() {
             .as_ref()
             .unwrap()
             .iter()
-            .map(|n| serde_json::to_value(n.typ()).unwrap().as_str().unwrap().to_string())
+            .map(|n| {
+                serde_json::to_value(n.typ())
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         if rootless {
             assert!(types.contains(&"user".to_string()));
             assert!(!types.contains(&"network".to_string()));
             assert_eq!(linux.uid_mappings().as_ref().unwrap().len(), 1);
             let mounts = spec.mounts().as_ref().unwrap();
-            assert!(mounts.iter().all(|m| m.destination() != Path::new("/sys/fs/cgroup")));
-            assert!(mounts.iter().flat_map(|m| m.options().iter().flatten()).all(|o| !o.starts_with("gid=")));
+            assert!(mounts
+                .iter()
+                .all(|m| m.destination() != Path::new("/sys/fs/cgroup")));
+            assert!(mounts
+                .iter()
+                .flat_map(|m| m.options().iter().flatten())
+                .all(|o| !o.starts_with("gid=")));
             assert!(linux.resources().is_none());
         } else {
             assert_eq!(types, ["pid", "network", "ipc", "uts", "mount", "cgroup"]);

@@ -21,7 +21,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     check_process(spec)?;
     // Linux::default() is oci-spec's template (with namespaces); absent means empty here.
     let mut empty = Linux::default();
-    empty.set_namespaces(None).set_masked_paths(None).set_readonly_paths(None);
+    empty
+        .set_namespaces(None)
+        .set_masked_paths(None)
+        .set_readonly_paths(None);
     let linux = match spec.linux() {
         Some(l) => l,
         None => &empty,
@@ -99,16 +102,16 @@ fn parse_semver_major(v: &str) -> Option<u64> {
         Some((c, p)) => (c, Some(p)),
         None => (rest, None),
     };
-    let ident_ok = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
+    let ident_ok =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if let Some(b) = build {
         if !b.split('.').all(ident_ok) {
             return None;
         }
     }
     if let Some(p) = pre {
-        let numeric_ok = |s: &str| !(s.len() > 1 && s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()));
+        let numeric_ok =
+            |s: &str| !(s.len() > 1 && s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()));
         if !p.split('.').all(|s| ident_ok(s) && numeric_ok(s)) {
             return None;
         }
@@ -119,7 +122,10 @@ fn parse_semver_major(v: &str) -> Option<u64> {
     }
     let mut nums = [0u64; 3];
     for (n, p) in nums.iter_mut().zip(&parts) {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
+        if p.is_empty()
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || (p.len() > 1 && p.starts_with('0'))
+        {
             return None;
         }
         *n = p.parse().ok()?;
@@ -162,9 +168,6 @@ fn check_process(spec: &Spec) -> Result<(), SpecError> {
     Ok(())
 }
 
-/// Filesystem magic of nsfs (the `/proc/<pid>/ns/*` files).
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
 fn check_namespaces(namespaces: &[LinuxNamespace]) -> Result<(), SpecError> {
     let mut seen = HashSet::new();
     for (i, n) in namespaces.iter().enumerate() {
@@ -182,22 +185,32 @@ fn check_namespaces(namespaces: &[LinuxNamespace]) -> Result<(), SpecError> {
             )));
         }
         match nix::sys::statfs::statfs(path) {
-            Ok(fs) if fs.filesystem_type().0 as i64 == NSFS_MAGIC => {}
+            // nsfs (0x6e736673) holds the `/proc/<pid>/ns/*` files.
+            Ok(fs) if fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC => {}
             Ok(_) => {
                 return Err(invalid(format!(
                     "linux.namespaces[{i}]: {} is not a namespace",
                     path.display()
                 )))
             }
+            Err(nix::errno::Errno::ENOENT) => {
+                return Err(invalid(format!(
+                    "linux.namespaces[{i}]: namespace path {} does not exist",
+                    path.display()
+                )))
+            }
             Err(e) => {
                 return Err(invalid(format!(
-                    "linux.namespaces[{i}]: {} is not a namespace: {e}",
+                    "linux.namespaces[{i}]: checking namespace path {}: {e}",
                     path.display()
                 )))
             }
         }
     }
-    if !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount)
+    {
         return Err(invalid(
             "linux.namespaces must include a mount namespace (type \"mount\")",
         ));
@@ -236,16 +249,22 @@ fn check_uts(spec: &Spec, ns: &Namespaces) -> Result<(), SpecError> {
         return Ok(());
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) {
-        return Err(invalid("unable to set hostname without a private UTS namespace"));
+        return Err(invalid(
+            "unable to set hostname without a private UTS namespace",
+        ));
     }
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) {
-        return Err(invalid("unable to set domainname without a private UTS namespace"));
+        return Err(invalid(
+            "unable to set domainname without a private UTS namespace",
+        ));
     }
     Ok(())
 }
 
 fn check_mounts(spec: &Spec) -> Result<(), SpecError> {
-    let Some(mounts) = spec.mounts() else { return Ok(()) };
+    let Some(mounts) = spec.mounts() else {
+        return Ok(());
+    };
     for (index, m) in mounts.iter().enumerate() {
         let dest = m.destination();
         if !dest.is_absolute() {
@@ -317,12 +336,18 @@ const IPC_SYSCTLS: &[&str] = &[
 
 /// runc's rule: only namespaced sysctls, each only with its namespace (not the host's).
 fn check_sysctl(spec: &Spec, linux: &Linux, ns: &Namespaces) -> Result<(), SpecError> {
-    let Some(sysctl) = linux.sysctl() else { return Ok(()) };
+    let Some(sysctl) = linux.sysctl() else {
+        return Ok(());
+    };
     let mut keys: Vec<&String> = sysctl.keys().collect();
     keys.sort(); // deterministic messages
     for raw in keys {
         // "net/ipv4/ip_forward" is the same key as "net.ipv4.ip_forward".
-        let key = if raw.contains('.') { raw.clone() } else { raw.replace('/', ".") };
+        let key = if raw.contains('.') {
+            raw.clone()
+        } else {
+            raw.replace('/', ".")
+        };
         let key = key.as_str();
         if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
             if !ns.has(LinuxNamespaceType::Ipc) {
@@ -359,9 +384,16 @@ fn check_sysctl(spec: &Spec, linux: &Linux, ns: &Namespaces) -> Result<(), SpecE
                     "linux.sysctl: sysctl {raw} is not allowed in the host's uts namespace"
                 )));
             }
-            let field = if key == "kernel.hostname" { spec.hostname() } else { spec.domainname() };
+            let field = if key == "kernel.hostname" {
+                spec.hostname()
+            } else {
+                spec.domainname()
+            };
             let name = key.trim_start_matches("kernel.");
-            if field.as_ref().is_some_and(|f| !f.is_empty() && Some(f) != sysctl.get(raw)) {
+            if field
+                .as_ref()
+                .is_some_and(|f| !f.is_empty() && Some(f) != sysctl.get(raw))
+            {
                 return Err(invalid(format!(
                     "linux.sysctl: sysctl {raw} conflicts with the {name} field"
                 )));

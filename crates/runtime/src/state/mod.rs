@@ -55,7 +55,11 @@ pub enum StateError {
 }
 
 fn io_err(what: impl Into<String>, path: &Path, source: std::io::Error) -> StateError {
-    StateError::Io { what: what.into(), path: path.to_path_buf(), source }
+    StateError::Io {
+        what: what.into(),
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn errno_err(what: impl Into<String>, path: &Path, e: Errno) -> StateError {
@@ -254,7 +258,11 @@ impl StateDir {
             .map_err(|e| errno_err("opening state directory", &path, e))
             .and_then(|fd| lock_exclusive(fd, &path));
         match locked {
-            Ok(lock) => Ok(StateDir { path, id: id.to_string(), lock }),
+            Ok(lock) => Ok(StateDir {
+                path,
+                id: id.to_string(),
+                lock,
+            }),
             Err(e) => {
                 let _ = std::fs::remove_dir(&path);
                 Err(e)
@@ -280,7 +288,11 @@ impl StateDir {
                 .map_err(|e| errno_err("checking state directory", &path, e))?;
             match std::fs::metadata(&path) {
                 Ok(m) if m.dev() == held.st_dev as u64 && m.ino() == held.st_ino as u64 => {
-                    return Ok(StateDir { path, id: id.to_string(), lock });
+                    return Ok(StateDir {
+                        path,
+                        id: id.to_string(),
+                        lock,
+                    });
                 }
                 Ok(_) => continue, // replaced by a new directory: lock that one instead
                 Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -325,8 +337,10 @@ impl StateDir {
 
     /// Write state.json atomically: tmp file, fsync, rename, fsync the directory.
     pub fn save(&self, s: &ContainerState) -> Result<(), StateError> {
-        let data = serde_json::to_vec(s)
-            .map_err(|source| StateError::Encode { id: s.id.clone(), source })?;
+        let data = serde_json::to_vec(s).map_err(|source| StateError::Encode {
+            id: s.id.clone(),
+            source,
+        })?;
         let tmp = self.path.join(STATE_TMP);
         let file = self.path.join(STATE_FILE);
         let mut f = OpenOptions::new()

@@ -32,7 +32,10 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 
 /// Whether `pid` exists and is a zombie (or dead, `X`).
 pub fn process_is_zombie(pid: i32) -> bool {
-    matches!(read_stat(pid).as_deref().and_then(parse_state), Some('Z' | 'X'))
+    matches!(
+        read_stat(pid).as_deref().and_then(parse_state),
+        Some('Z' | 'X')
+    )
 }
 
 #[cfg(test)]

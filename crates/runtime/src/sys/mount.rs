@@ -27,8 +27,17 @@ pub mod attr {
 
 /// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set, attr_clr})`: change the
 /// per-mount attributes of the mount `fd` refers to and of every mount beneath it.
-pub fn mount_setattr_recursive<Fd: AsFd>(fd: Fd, attr_set: u64, attr_clr: u64) -> Result<(), Errno> {
-    let mut attr = libc::mount_attr { attr_set, attr_clr, propagation: 0, userns_fd: 0 };
+pub fn mount_setattr_recursive<Fd: AsFd>(
+    fd: Fd,
+    attr_set: u64,
+    attr_clr: u64,
+) -> Result<(), Errno> {
+    let mut attr = libc::mount_attr {
+        attr_set,
+        attr_clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let empty = c"";
     // SAFETY: the fd is borrowed and valid for the call; `empty` is a NUL-terminated string that
     // outlives the call; `attr` is a properly initialised `struct mount_attr` whose size we pass,

@@ -5,7 +5,7 @@ use husk_runtime::{CreateOpts, Runtime};
 use nix::sys::signal::Signal;
 
 use super::{absolute, print_stdout, to_json_indented, CliError, Result};
-use crate::cli::{CreateFlags, CreateArgs, DeleteArgs, KillArgs, RunArgs};
+use crate::cli::{CreateArgs, CreateFlags, DeleteArgs, KillArgs, RunArgs};
 
 /// The library's options, with every relative path made absolute against the cwd.
 fn create_opts(f: &CreateFlags) -> Result<CreateOpts> {
@@ -80,10 +80,22 @@ mod tests {
 
     #[test]
     fn kill_signal_default_and_forms() {
-        assert_eq!(kill_signal(&kill_args(None, None)).unwrap(), Signal::SIGTERM);
-        assert_eq!(kill_signal(&kill_args(None, Some("9"))).unwrap(), Signal::SIGKILL);
-        assert_eq!(kill_signal(&kill_args(Some("KILL"), None)).unwrap(), Signal::SIGKILL);
-        assert_eq!(kill_signal(&kill_args(None, Some("sighup"))).unwrap(), Signal::SIGHUP);
+        assert_eq!(
+            kill_signal(&kill_args(None, None)).unwrap(),
+            Signal::SIGTERM
+        );
+        assert_eq!(
+            kill_signal(&kill_args(None, Some("9"))).unwrap(),
+            Signal::SIGKILL
+        );
+        assert_eq!(
+            kill_signal(&kill_args(Some("KILL"), None)).unwrap(),
+            Signal::SIGKILL
+        );
+        assert_eq!(
+            kill_signal(&kill_args(None, Some("sighup"))).unwrap(),
+            Signal::SIGHUP
+        );
         let err = kill_signal(&kill_args(None, Some("NOPE"))).unwrap_err();
         assert!(err.to_string().contains("NOPE"), "{err}");
     }

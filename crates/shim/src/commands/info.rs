@@ -63,7 +63,10 @@ mod tests {
         let v = version_text();
         let lines: Vec<&str> = v.lines().collect();
         assert_eq!(lines.len(), 3, "{v}");
-        assert_eq!(lines[0], format!("husk version {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            lines[0],
+            format!("husk version {}", env!("CARGO_PKG_VERSION"))
+        );
         assert!(lines[1].starts_with("commit: ") && lines[1].len() > "commit: ".len());
         assert_eq!(lines[2], format!("spec: {}", husk_runtime::OCI_VERSION));
     }
@@ -73,7 +76,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("husk-spec-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let _ = std::fs::remove_file(dir.join("config.json"));
-        let args = SpecArgs { bundle: dir.clone(), rootless: false };
+        let args = SpecArgs {
+            bundle: dir.clone(),
+            rootless: false,
+        };
         assert_eq!(spec(&args).unwrap(), 0);
         let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
         let _: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -106,9 +106,9 @@ mod tests {
     fn table_columns_align() {
         let t = table(&[info("c1", 4242, "running"), info("second", 0, "stopped")]);
         let expected = "\
-ID          PID         STATUS      BUNDLE                                   CREATED                          OWNER
-c1          4242        running     /var/lib/bundles/a-rather-long-bundle    2026-11-25T15:04:05.123456789Z   root
-second      0           stopped     /var/lib/bundles/a-rather-long-bundle    2026-11-25T15:04:05.123456789Z   root
+ID          PID         STATUS      BUNDLE                                  CREATED                          OWNER
+c1          4242        running     /var/lib/bundles/a-rather-long-bundle   2026-11-25T15:04:05.123456789Z   root
+second      0           stopped     /var/lib/bundles/a-rather-long-bundle   2026-11-25T15:04:05.123456789Z   root
 ";
         assert_eq!(t, expected);
     }

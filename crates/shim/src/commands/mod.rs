@@ -27,10 +27,7 @@ pub enum CliError {
         source: io::Error,
     },
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: io::Error,
-    },
+    Io { what: String, source: io::Error },
     #[error("encoding {what} as JSON: {source}")]
     Json {
         what: &'static str,
@@ -109,7 +106,10 @@ mod tests {
     #[test]
     fn absolute_paths() {
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(absolute("x", Path::new("/a/b")).unwrap(), PathBuf::from("/a/b"));
+        assert_eq!(
+            absolute("x", Path::new("/a/b")).unwrap(),
+            PathBuf::from("/a/b")
+        );
         assert_eq!(absolute("x", Path::new("b")).unwrap(), cwd.join("b"));
         assert_eq!(absolute("x", Path::new(".")).unwrap(), cwd);
     }
@@ -118,8 +118,14 @@ mod tests {
     fn json_indents() {
         let v = serde_json::json!({"a": [1]});
         let two = to_json_indented("v", &v, b"  ").unwrap();
-        assert_eq!(String::from_utf8(two).unwrap(), "{\n  \"a\": [\n    1\n  ]\n}");
+        assert_eq!(
+            String::from_utf8(two).unwrap(),
+            "{\n  \"a\": [\n    1\n  ]\n}"
+        );
         let tab = to_json_indented("v", &v, b"\t").unwrap();
-        assert_eq!(String::from_utf8(tab).unwrap(), "{\n\t\"a\": [\n\t\t1\n\t]\n}");
+        assert_eq!(
+            String::from_utf8(tab).unwrap(),
+            "{\n\t\"a\": [\n\t\t1\n\t]\n}"
+        );
     }
 }

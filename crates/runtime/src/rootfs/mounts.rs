@@ -1,0 +1,351 @@
+//! One `mounts` entry: create the target inside the rootfs, mount by fd, then remount flags,
+//! propagation and recursive attributes.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::stat::{fstat, Mode};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::resolve::{fd_path, is_dir, Root};
+use super::{cgroup, copyup, paths, sys, RootfsError};
+
+/// What every mount needs to know about the container.
+pub(crate) struct Ctx<'a> {
+    pub root: &'a Root,
+    pub in_userns: bool,
+    /// The container has a cgroup namespace (new or joined).
+    pub cgroupns: bool,
+}
+
+/// Per-mount flags that a bind remount keeps from the current mount unless told otherwise.
+/// In a user namespace the kernel refuses to drop them when they were locked by the host.
+const KEEP: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// mount(2) on the file an fd refers to, through `/proc/self/fd/N`.
+pub(crate) fn mount_on<Fd: std::os::fd::AsRawFd>(
+    source: Option<&str>,
+    target: &Fd,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), Errno> {
+    let data = data.filter(|d| !d.is_empty());
+    nix::mount::mount(source, fd_path(target).as_str(), fstype, flags, data)
+}
+
+/// The per-mount flags a mount currently has (from statvfs of a path on it).
+pub(crate) fn current_flags(path: &str) -> Result<MsFlags, Errno> {
+    let f = statvfs(path)?.flags();
+    let pairs = [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    Ok(pairs
+        .iter()
+        .filter(|(st, _)| f.contains(*st))
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms))
+}
+
+/// Remount the bind mount at `target` with `set`, keeping its current ro/nosuid/nodev/noexec
+/// unless `clear` turns them off. If the kernel refuses (locked flags in a user namespace),
+/// retry keeping all of them.
+pub(crate) fn remount_bind(
+    target: &str,
+    set: MsFlags,
+    clear: MsFlags,
+    what: &str,
+) -> Result<(), RootfsError> {
+    let cur = current_flags(target).map_err(sys(format!("statfs of {what}")))? & KEEP;
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | set;
+    let flags = base | (cur - clear);
+    tracing::debug!(target = what, ?flags, "remounting");
+    match nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>) {
+        Err(Errno::EPERM) if !(cur & clear).is_empty() => {
+            tracing::warn!(
+                target = what,
+                "cannot clear locked mount flags {:?}; keeping them",
+                cur & clear
+            );
+            nix::mount::mount(None::<&str>, target, None::<&str>, base | cur, None::<&str>)
+        }
+        r => r,
+    }
+    .map_err(sys(format!("remounting {what} with {}", flag_names(set))))
+}
+
+/// `ro,nosuid,...` for an error message.
+fn flag_names(f: MsFlags) -> String {
+    let names = [
+        (MsFlags::MS_RDONLY, "ro"),
+        (MsFlags::MS_NOSUID, "nosuid"),
+        (MsFlags::MS_NODEV, "nodev"),
+        (MsFlags::MS_NOEXEC, "noexec"),
+        (MsFlags::MS_NOATIME, "noatime"),
+        (MsFlags::MS_NODIRATIME, "nodiratime"),
+        (MsFlags::MS_RELATIME, "relatime"),
+        (MsFlags::MS_STRICTATIME, "strictatime"),
+    ];
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(m, _)| f.contains(*m))
+        .map(|(_, n)| *n)
+        .collect();
+    if v.is_empty() {
+        format!("{f:?}")
+    } else {
+        v.join(",")
+    }
+}
+
+/// Mount one `mounts` entry.
+pub(crate) fn mount_entry(ctx: &Ctx, m: &Mount) -> Result<(), RootfsError> {
+    let dest = paths::clean(m.destination());
+    let dest_s = dest.display().to_string();
+    let opts: &[String] = match m.options() {
+        Some(o) => o,
+        None => &[],
+    };
+    let opts = options::parse(opts).map_err(|e| e.with_dest(&dest_s))?;
+    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(RootfsError::Invalid(format!(
+            "id-mapped mounts (uidMappings, gidMappings) for {dest_s} are not supported yet"
+        )));
+    }
+    let typ = m.typ().as_deref().unwrap_or("");
+    let source = m.source().as_deref();
+    tracing::debug!(destination = %dest_s, r#type = typ, source = ?source, options = ?m.options(), "mount");
+    if opts.bind || typ == "bind" {
+        let Some(source) = source else {
+            return Err(RootfsError::Invalid(format!(
+                "bind mount on {dest_s} has no source"
+            )));
+        };
+        bind(ctx, &dest, &absolute(source), &opts)?;
+    } else {
+        match typ {
+            "cgroup" => return cgroup::mount(ctx, &dest, source, &opts),
+            "" => {
+                return Err(RootfsError::Invalid(format!(
+                    "mount on {dest_s} has no type and is not a bind mount"
+                )))
+            }
+            _ => filesystem(ctx, &dest, typ, source, &opts)?,
+        }
+    }
+    propagate(ctx.root, &dest, &opts)
+}
+
+/// Bind-mount sources are absolute or relative to the bundle, which is the current directory.
+fn absolute(source: &Path) -> PathBuf {
+    if source.is_absolute() {
+        return source.to_path_buf();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => cwd.join(source),
+        Err(_) => source.to_path_buf(),
+    }
+}
+
+/// Refuse mounts over /proc entries, looking at where the target really is in the rootfs.
+fn check_proc(root: &Root, target: &OwnedFd, dest: &Path, fstype: &str) -> Result<(), RootfsError> {
+    let real = root.real_path(target).unwrap_or_else(|| dest.to_path_buf());
+    paths::check_proc_mount(&real, fstype).map_err(|why| {
+        RootfsError::Invalid(format!(
+            "mount on {} in rootfs {}: {why}",
+            dest.display(),
+            root.path().display()
+        ))
+    })
+}
+
+/// A bind mount of a host path (file or directory) onto `dest`, then a remount for flags.
+pub(crate) fn bind(
+    ctx: &Ctx,
+    dest: &Path,
+    source: &Path,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    let root = ctx.root;
+    let src = match nix::fcntl::open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => {
+            return Err(RootfsError::Invalid(format!(
+                "mount source {} does not exist (bind mount on {})",
+                source.display(),
+                dest.display()
+            )))
+        }
+        Err(e) => return Err(sys(format!("opening mount source {}", source.display()))(e)),
+    };
+    let src_is_dir =
+        is_dir(&src).map_err(sys(format!("stat of mount source {}", source.display())))?;
+    let target = if src_is_dir {
+        root.mkdir_all(dest)?
+    } else {
+        root.create_file(dest)?
+    };
+    check_proc(root, &target, dest, "bind")?;
+    let mut flags = MsFlags::MS_BIND;
+    if opts.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    tracing::debug!(source = %source.display(), destination = %dest.display(), ?flags, "bind mount");
+    mount_on(Some(fd_path(&src).as_str()), &target, None, flags, None).map_err(sys(format!(
+        "bind-mounting {} on {}",
+        source.display(),
+        root.at(dest)
+    )))?;
+    drop(target);
+    let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if !extra.is_empty() {
+        // A bind mount ignores the flags: they take a second, remount call on the new mount.
+        let target = root
+            .open_path(dest)
+            .map_err(sys(root.ctx("reopening", dest)))?;
+        remount_bind(&fd_path(&target), extra, opts.clear, &root.at(dest))?;
+    }
+    Ok(())
+}
+
+/// A filesystem mount (proc, sysfs, tmpfs, mqueue, devpts, overlay, ...).
+pub(crate) fn filesystem(
+    ctx: &Ctx,
+    dest: &Path,
+    typ: &str,
+    source: Option<&Path>,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    let root = ctx.root;
+    let mut data = opts.data.clone();
+    let (target, existed) = match root.open_path(dest) {
+        Ok(fd) => (fd, true),
+        Err(Errno::ENOENT) => (root.mkdir_all(dest)?, false),
+        Err(e) => return Err(sys(root.ctx("opening mount target", dest))(e)),
+    };
+    if existed {
+        let st = fstat(&target).map_err(sys(root.ctx("stat of", dest)))?;
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        if (typ == "proc" || typ == "sysfs") && !is_dir {
+            return Err(RootfsError::Invalid(format!(
+                "{typ} must be mounted on an ordinary directory: {} in rootfs {} is not one",
+                dest.display(),
+                root.path().display()
+            )));
+        }
+        if typ == "tmpfs" && is_dir {
+            data.insert(0, paths::tmpfs_mode_option(st.st_mode));
+        }
+        // proc and sysfs must not land somewhere else through a symlink in the image.
+        if typ == "proc" || typ == "sysfs" {
+            let real = root.real_path(&target);
+            if real.as_deref().is_some_and(|r| r != dest) {
+                return Err(RootfsError::Invalid(format!(
+                    "{typ} must be mounted on an ordinary directory: {} in rootfs {} resolves to {}",
+                    dest.display(),
+                    root.path().display(),
+                    real.unwrap_or_default().display()
+                )));
+            }
+        }
+    }
+    check_proc(root, &target, dest, typ)?;
+    let mut flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    let delay_ro = typ == "tmpfs" || dest == Path::new("/dev");
+    if delay_ro {
+        // Files are created in /dev and under tmpfs mounts (targets of later mounts, devices,
+        // copy-up); finalize() makes them read-only.
+        flags.remove(MsFlags::MS_RDONLY);
+    }
+    let copy_from = if opts.tmpcopyup && typ == "tmpfs" && existed {
+        Some(
+            root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+                .map_err(sys(root.ctx("opening for tmpcopyup", dest)))?,
+        )
+    } else {
+        None
+    };
+    let src = source
+        .map(|s| s.display().to_string())
+        .unwrap_or_else(|| typ.to_string());
+    let data = data.join(",");
+    tracing::debug!(source = %src, destination = %dest.display(), r#type = typ, ?flags, data = %data, "mount");
+    match mount_on(Some(&src), &target, Some(typ), flags, Some(&data)) {
+        Ok(()) => {}
+        // Without its own network (sysfs) or ipc (mqueue) namespace, a user namespace cannot
+        // mount these: bind the host's instead, as runc does.
+        Err(Errno::EPERM | Errno::EBUSY)
+            if ctx.in_userns && (typ == "sysfs" || typ == "mqueue") =>
+        {
+            drop(target);
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            tracing::debug!(destination = %dest.display(), host, "falling back to a bind mount");
+            let mut b = opts.clone();
+            b.bind = true;
+            b.recursive = typ == "sysfs";
+            b.flags |= MsFlags::MS_BIND;
+            return bind(ctx, dest, Path::new(host), &b);
+        }
+        // devpts refuses a gid= that is not mapped in the user namespace (the usual gid=5 of
+        // default configs): mount without it, with a warning, rather than fail.
+        Err(Errno::EINVAL) if ctx.in_userns && typ == "devpts" && data.contains("gid=") => {
+            let without: Vec<&str> = data.split(',').filter(|o| !o.starts_with("gid=")).collect();
+            tracing::warn!(destination = %dest.display(), "devpts gid= is not mapped in the user namespace; mounting without it");
+            mount_on(Some(&src), &target, Some(typ), flags, Some(&without.join(",")))
+                .map_err(sys(format!("mounting {typ} on {}", root.at(dest))))?;
+        }
+        Err(e) => return Err(sys(format!("mounting {typ} on {}", root.at(dest)))(e)),
+    }
+    drop(target);
+    if let Some(from) = copy_from {
+        let to = root
+            .open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)
+            .map_err(sys(root.ctx("opening new tmpfs", dest)))?;
+        copyup::copy_tree(from.as_fd(), to.as_fd(), &root.at(dest))?;
+    }
+    Ok(())
+}
+
+/// Propagation changes and recursive attributes, each on a fresh fd of the new mount.
+pub(crate) fn propagate(root: &Root, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
+    for p in &opts.propagation {
+        let fd = root
+            .open_path(dest)
+            .map_err(sys(root.ctx("reopening", dest)))?;
+        tracing::debug!(destination = %dest.display(), flags = ?p, "propagation");
+        mount_on(None, &fd, None, *p, None).map_err(sys(format!(
+            "setting propagation {p:?} on {}",
+            root.at(dest)
+        )))?;
+    }
+    if opts.has_recursive_attrs() {
+        let fd = root
+            .open_path(dest)
+            .map_err(sys(root.ctx("reopening", dest)))?;
+        tracing::debug!(destination = %dest.display(), set = opts.attr_set, clr = opts.attr_clr, "mount_setattr");
+        crate::sys::mount::mount_setattr_recursive(&fd, opts.attr_set, opts.attr_clr).map_err(
+            sys(format!(
+                "setting recursive mount attributes on {}",
+                root.at(dest)
+            )),
+        )?;
+    }
+    Ok(())
+}

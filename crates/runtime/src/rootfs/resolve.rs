@@ -1,0 +1,161 @@
+//! Resolving and creating paths inside the rootfs without leaving it.
+//!
+//! Every lookup goes through openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) from a directory
+//! fd of the rootfs, so `..` and absolute symlinks stay inside it. The resulting O_PATH fds are
+//! what gets mounted on, through `/proc/self/fd/N`.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+
+use super::{paths, sys, RootfsError};
+
+/// An open rootfs directory.
+pub(crate) struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// `/proc/self/fd/N` for an fd: the path that mount(2) and friends follow to the fd's file.
+pub(crate) fn fd_path<Fd: AsRawFd>(fd: &Fd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Whether an fd refers to a directory.
+pub(crate) fn is_dir<Fd: AsFd>(fd: Fd) -> Result<bool, Errno> {
+    let st = fstat(fd)?;
+    Ok(SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+}
+
+impl Root {
+    /// Open the (already canonical) rootfs directory.
+    pub(crate) fn open(path: &Path) -> Result<Root, RootfsError> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys(format!("opening rootfs {}", path.display())))?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The rootfs's host path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `<dest> in rootfs <rootfs>`, how errors name a path inside the rootfs.
+    pub(crate) fn at(&self, dest: &Path) -> String {
+        format!("{} in rootfs {}", dest.display(), self.path.display())
+    }
+
+    /// `<what> <dest> in rootfs <rootfs>`.
+    pub(crate) fn ctx(&self, what: &str, dest: &Path) -> String {
+        format!("{what} {}", self.at(dest))
+    }
+
+    /// Open `cpath` (a container path) inside the rootfs with `flags` (O_CLOEXEC is added).
+    /// Symlinks are followed, but inside the rootfs; with `O_NOFOLLOW` a final symlink is
+    /// opened itself (only meaningful with `O_PATH`).
+    pub(crate) fn open_at(&self, cpath: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let clean = paths::clean(cpath);
+        let how = OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        // openat2 returns EAGAIN with RESOLVE_IN_ROOT when a concurrent rename might have
+        // let the lookup escape; retrying is the documented answer.
+        let mut tries = 0;
+        loop {
+            match openat2(self.fd.as_fd(), clean.as_path(), how) {
+                Err(Errno::EAGAIN) if tries < 16 => tries += 1,
+                r => return r,
+            }
+        }
+    }
+
+    /// O_PATH fd of `cpath`, following symlinks inside the rootfs.
+    pub(crate) fn open_path(&self, cpath: &Path) -> Result<OwnedFd, Errno> {
+        self.open_at(cpath, OFlag::O_PATH)
+    }
+
+    /// The real container path of an fd opened inside this rootfs, after symlinks; `None` if
+    /// the kernel reports a path outside it (which RESOLVE_IN_ROOT should make impossible).
+    pub(crate) fn real_path<Fd: AsRawFd>(&self, fd: &Fd) -> Option<PathBuf> {
+        let host = std::fs::read_link(fd_path(fd)).ok()?;
+        paths::inside(&host, &self.path)
+    }
+
+    /// `mkdir -p` of a container path inside the rootfs; returns an O_PATH fd of the directory.
+    pub(crate) fn mkdir_all(&self, cpath: &Path) -> Result<OwnedFd, RootfsError> {
+        let dest = paths::clean(cpath);
+        let dir = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        match self.open_at(&dest, dir) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(sys(self.ctx("opening directory", &dest))(e)),
+        }
+        // Walk down from the root: resolve each prefix in the root (so symlinks in the image are
+        // followed, but only inside it), create what is missing with mkdirat relative to the
+        // parent fd, then open it without following anything.
+        let mut cur = self
+            .open_at(Path::new("/"), dir)
+            .map_err(sys(format!("opening rootfs {}", self.path.display())))?;
+        let mut prefix = PathBuf::from("/");
+        for name in dest.components().skip(1) {
+            let name: &OsStr = name.as_os_str();
+            prefix.push(name);
+            cur = match self.open_at(&prefix, dir) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(sys(self.ctx("creating directory", &prefix))(e)),
+                    }
+                    openat(
+                        cur.as_fd(),
+                        name,
+                        dir | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(sys(self.ctx("opening new directory", &prefix)))?
+                }
+                Err(e) => return Err(sys(self.ctx("opening directory", &prefix))(e)),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Make sure a non-directory exists at `cpath` (an empty file if nothing is there, parents
+    /// created as needed); returns an O_PATH fd of it. Used as a bind-mount target for files.
+    pub(crate) fn create_file(&self, cpath: &Path) -> Result<OwnedFd, RootfsError> {
+        let dest = paths::clean(cpath);
+        match self.open_path(&dest) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(sys(self.ctx("opening", &dest))(e)),
+        }
+        let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+            return Err(RootfsError::Invalid(format!(
+                "cannot create a file at {} in rootfs {}",
+                dest.display(),
+                self.path.display()
+            )));
+        };
+        let dir = self.mkdir_all(parent)?;
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(dir.as_fd(), name, flags, Mode::from_bits_truncate(0o644)) {
+            Ok(_) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(sys(self.ctx("creating file", &dest))(e)),
+        }
+        self.open_path(&dest)
+            .map_err(sys(self.ctx("opening new file", &dest)))
+    }
+}
