@@ -95,10 +95,12 @@ fn unknown_mount_type() {
 fn invalid_container_ids() {
     let b = Bundle::new("err-ids");
     let rt = Runtime::new("err-ids");
-    for id in ["a/b", "..", "", ".", "../escape", "a b"] {
+    for id in ["a/b", "..", ".", "../escape", "a b"] {
         rt.create(&b, id).assert_error("invalid container id", "invalid container id");
         assert!(rt.root_entries().is_empty(), "id {id:?}: state root holds {:?}", rt.root_entries());
     }
+    rt.create(&b, "").assert_error("container id", "container id cannot be empty");
+    assert!(rt.root_entries().is_empty(), "state root holds {:?}", rt.root_entries());
     // Nothing was created next to the state root either.
     assert!(!rt.root().parent().unwrap().join("escape").exists());
     assert_eq!(cgroup_dirs(&b.cgroups_path().unwrap()), Vec::<std::path::PathBuf>::new());

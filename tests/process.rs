@@ -229,27 +229,53 @@ fn only_stdio_fds_are_open_in_the_container() {
     assert!(fds.len() <= 4 && fds.iter().take(3).eq([0, 1, 2].iter()), "open fds: {fds:?}");
 }
 
-#[test]
-fn preserve_fds_passes_extra_fds_through() {
-    let mut b = Bundle::new("preserve-fds");
-    b.sh("cat <&3");
-    let rt = Runtime::new("preserve-fds");
-    let id = rt.id("c");
+/// Runs `script` (which execs the runtime command line `cmd`) under /bin/sh with fd 3
+/// open on a file holding "through fd 3"; returns the container's stdout.
+fn run_with_fd3(b: &Bundle, rt: &Runtime, id: &str, prefix: &str, extra: &[&str]) -> String {
     let data = rt.scratch().join("fd3.txt");
     std::fs::write(&data, "through fd 3\n").unwrap();
     b.write();
-    // A shell opens fd 3 and execs the runtime with it.
-    let script = format!(
-        "exec 3<{data} && exec {bin} --root {root} run --preserve-fds 1 --bundle {bundle} {id}",
-        data = data.display(),
-        bin = rt.bin().display(),
-        root = rt.root_str(),
-        bundle = b.dir_str(),
-    );
-    rt.track(&b, &id);
+    rt.track(b, id);
+    let dir = b.dir_str();
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--bundle", &dir, id]);
+    let script = format!("exec 3<{} && {prefix} exec {}", shell_quote(&data.to_string_lossy()), rt.shell_cmdline(&args));
     let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{script}\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout, "through fd 3\n");
+    stdout
+}
+
+#[test]
+fn preserve_fds_passes_extra_fds_through() {
+    let mut b = Bundle::new("preserve-fds");
+    // Exactly the one preserved fd: fd 3 passes, the next one is not open.
+    b.sh("cat <&3; if [ -e /proc/$$/fd/4 ]; then echo fd4-open; else echo fd4-closed; fi");
+    let rt = Runtime::new("preserve-fds");
+    let id = rt.id("c");
+    let out = run_with_fd3(&b, &rt, &id, "", &["--preserve-fds", "1"]);
+    assert_eq!(out, "through fd 3\nfd4-closed\n");
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn extra_fds_are_closed_without_preserve_fds() {
+    let mut b = Bundle::new("no-preserve-fds");
+    b.sh("cat <&3 2>/dev/null || echo closed");
+    let rt = Runtime::new("no-preserve-fds");
+    let id = rt.id("c");
+    assert_eq!(run_with_fd3(&b, &rt, &id, "", &[]), "closed\n");
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn listen_fds_are_passed_through() {
+    let mut b = Bundle::new("listen-fds");
+    b.sh("cat <&3; echo LISTEN_FDS=$LISTEN_FDS");
+    let rt = Runtime::new("listen-fds");
+    let id = rt.id("c");
+    let out = run_with_fd3(&b, &rt, &id, "LISTEN_FDS=1 LISTEN_PID=$$", &[]);
+    assert_eq!(out, "through fd 3\nLISTEN_FDS=1\n");
     rt.assert_nothing_left(&b, &id);
 }

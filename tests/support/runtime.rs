@@ -275,6 +275,28 @@ impl Runtime {
         self.spawn(args, false).wait(COMMAND_TIMEOUT)
     }
 
+    /// Runs `BIN --root R GLOBAL... ARGS...` (no `--log` added: pass it in `global`).
+    pub fn cmd_global(&self, global: &[&str], args: &[&str]) -> Output {
+        let mut all: Vec<&str> = global.to_vec();
+        all.extend_from_slice(args);
+        self.spawn(&all, false).wait(COMMAND_TIMEOUT)
+    }
+
+    /// A shell command line that runs the runtime with this handle's `--root` and the JSON
+    /// log (for tests that must set up fds or the environment in a shell first).
+    pub fn shell_cmdline(&self, args: &[&str]) -> String {
+        let n = self.next();
+        let log = self.dir.join(format!("sh-{n}.log.json"));
+        let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        format!(
+            "{} --root {} --log {} --log-format json {}",
+            shell_quote(&self.bin.to_string_lossy()),
+            shell_quote(&self.root_str()),
+            shell_quote(&log.to_string_lossy()),
+            quoted.join(" ")
+        )
+    }
+
     /// Remembers a container id so the drop guard deletes it and checks its leftovers.
     pub fn track(&self, b: &Bundle, id: &str) {
         let mut t = self.tracked.borrow_mut();
@@ -585,5 +607,14 @@ impl Running<'_> {
     pub fn wait(self, timeout: Duration) -> Output {
         let Running { pending, .. } = self;
         pending.wait(timeout)
+    }
+}
+
+/// Quotes `s` for /bin/sh.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }

@@ -111,9 +111,8 @@ impl Runtime {
             created: state::now_rfc3339(),
             owner: owner_name(),
             annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup_paths: cgroup.paths().to_vec(),
+            cgroup: cgroup.clone(),
             hooks: spec.hooks().clone(),
-            extra_pids: Vec::new(),
         };
         let (mut preserve_fds, mut extra_env) = (opts.preserve_fds, Vec::new());
         if let Some(n) = listen_fds() {
@@ -138,6 +137,7 @@ impl Runtime {
                     close_fds: lock_fd.into_iter().chain([parent_chan.raw_fd()]).collect(),
                     chan: &init_chan,
                     no_pivot: opts.no_pivot,
+                    no_new_keyring: opts.no_new_keyring,
                     preserve_fds,
                     extra_env,
                     hook_state: &st,

@@ -21,11 +21,11 @@ impl Runtime {
 
 pub(crate) fn delete_locked(dir: StateDir, st: &ContainerState, force: bool) -> Result<()> {
     let status = st.current_status(dir.fifo_path().exists());
-    let cgroup = Cgroup::from_paths(st.cgroup_paths.clone());
+    let cgroup = &st.cgroup;
     match status {
         Status::Stopped => {}
-        Status::Created | Status::Creating => kill_all(st, &cgroup)?,
-        Status::Running | Status::Paused if force => kill_all(st, &cgroup)?,
+        Status::Created | Status::Creating => kill_all(st, cgroup)?,
+        Status::Running | Status::Paused if force => kill_all(st, cgroup)?,
         Status::Running | Status::Paused => {
             return Err(Error::Other(format!(
                 "cannot delete container {} that is not stopped: {status} (use --force)",

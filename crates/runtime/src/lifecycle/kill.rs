@@ -4,7 +4,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::Runtime;
-use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::state::{StateDir, Status};
 
@@ -17,8 +16,7 @@ impl Runtime {
             return Err(Error::Other(format!("container {id} is not running (it is {status})")));
         }
         if all {
-            let cg = Cgroup::from_paths(st.cgroup_paths.clone());
-            for pid in cg.pids()? {
+            for pid in st.cgroup.pids()? {
                 let _ = kill(Pid::from_raw(pid), signal);
             }
             return Ok(());

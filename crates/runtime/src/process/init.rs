@@ -32,6 +32,8 @@ pub struct InitArgs<'a> {
     pub close_fds: Vec<RawFd>,
     pub chan: &'a Channel,
     pub no_pivot: bool,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
     pub preserve_fds: u32,
     /// Appended to process.env (LISTEN_FDS/LISTEN_PID for socket activation).
     pub extra_env: Vec<String>,
@@ -87,6 +89,9 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         }
     }
     nix::unistd::setsid().map_err(ProcessError::sys("setsid"))?;
+    if !a.no_new_keyring {
+        join_session_keyring(&a.hook_state.id)?;
+    }
     if let Some(h) = a.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(ProcessError::sys(format!("setting hostname {h:?}")))?;
     }
@@ -94,6 +99,9 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         crate::sys::process::set_domainname(d)
             .map_err(ProcessError::sys(format!("setting domainname {d:?}")))?;
     }
+    // Relative bind-mount sources are relative to the bundle (as in runc).
+    let bundle = &a.hook_state.bundle;
+    nix::unistd::chdir(bundle).map_err(ProcessError::sys(format!("chdir to bundle {}", bundle.display())))?;
     if a.plan.has_mount {
         rootfs::prepare(&rootfs::RootfsConfig {
             spec: a.spec,
@@ -113,17 +121,22 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         a.chan.expect(&Msg::HooksDone)?;
     }
     if let Some(hs) = spec_hooks.and_then(|h| h.create_container().as_ref()) {
+        nix::unistd::chdir(a.rootfs)
+            .map_err(ProcessError::sys(format!("chdir to rootfs {}", a.rootfs.display())))?;
         hooks::run(HookKind::CreateContainer, hs, &in_container_state(a, Status::Creating))?;
     }
+    let cwd = process.cwd();
     if a.plan.has_mount {
         rootfs::pivot(a.rootfs, a.no_pivot)?;
-        rootfs::finalize(a.spec)?;
     }
-    let cwd = process.cwd();
+    // Before finalize: with root.readonly a missing cwd could no longer be created.
     std::fs::create_dir_all(cwd).map_err(|e| ProcessError::Sys {
         what: format!("creating process.cwd {}", cwd.display()),
         source: namespaces::io_errno(&e),
     })?;
+    if a.plan.has_mount {
+        rootfs::finalize(a.spec)?;
+    }
     nix::unistd::chdir(cwd).map_err(ProcessError::sys(format!("chdir to {}", cwd.display())))?;
     let args = process.args().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
@@ -162,6 +175,17 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         Err(e) => e,
     };
     Err(ProcessError::Sys { what: format!("exec {arg0:?}"), source: err })
+}
+
+/// A session keyring of the container's own (runc names it `_ses.<id>`); kernels without
+/// keyrings (ENOSYS) are fine.
+fn join_session_keyring(id: &str) -> Result<(), ProcessError> {
+    let name = CString::new(format!("_ses.{id}"))
+        .map_err(|_| ProcessError::Init("container id contains a NUL byte".into()))?;
+    match crate::sys::process::join_session_keyring(&name) {
+        Ok(()) | Err(nix::Error::ENOSYS) => Ok(()),
+        Err(e) => Err(ProcessError::Sys { what: "joining a new session keyring".into(), source: e }),
+    }
 }
 
 /// setresuid/setresgid 0 inside a user namespace so init has its full capabilities there.

@@ -237,27 +237,27 @@ fn create(root: &Root, d: &Dev, in_userns: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Where the host has the node for `d`: the same path, or udev's /dev/{char,block}/M:m.
+/// Where the host has the node for `d`: the same path, udev's /dev/{char,block}/M:m, or any
+/// node with that number directly in /dev.
 fn host_node(d: &Dev) -> Option<PathBuf> {
     let rdev = makedev(d.major, d.minor);
-    let by_num = format!(
-        "/dev/{}/{}:{}",
-        if d.kind == SFlag::S_IFBLK {
-            "block"
-        } else {
-            "char"
-        },
-        d.major,
-        d.minor
-    );
-    [d.path.clone(), PathBuf::from(by_num)]
-        .into_iter()
-        .find(|p| {
-            nix::sys::stat::stat(p).is_ok_and(|st| {
-                SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == d.kind
-                    && st.st_rdev == rdev
-            })
-        })
+    let same = |st: nix::sys::stat::FileStat| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == d.kind && st.st_rdev == rdev
+    };
+    let matches = |p: &Path| nix::sys::stat::stat(p).is_ok_and(same);
+    let class = if d.kind == SFlag::S_IFBLK {
+        "block"
+    } else {
+        "char"
+    };
+    let by_num = PathBuf::from(format!("/dev/{class}/{}:{}", d.major, d.minor));
+    if let Some(p) = [d.path.clone(), by_num].into_iter().find(|p| matches(p)) {
+        return Some(p);
+    }
+    std::fs::read_dir("/dev")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| nix::sys::stat::lstat(p).is_ok_and(same)) // real nodes, not /dev/stdin
 }
 
 fn bind_host_node(

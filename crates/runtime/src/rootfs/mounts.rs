@@ -308,8 +308,14 @@ pub(crate) fn filesystem(
         Err(Errno::EINVAL) if ctx.in_userns && typ == "devpts" && data.contains("gid=") => {
             let without: Vec<&str> = data.split(',').filter(|o| !o.starts_with("gid=")).collect();
             tracing::warn!(destination = %dest.display(), "devpts gid= is not mapped in the user namespace; mounting without it");
-            mount_on(Some(&src), &target, Some(typ), flags, Some(&without.join(",")))
-                .map_err(sys(format!("mounting {typ} on {}", root.at(dest))))?;
+            mount_on(
+                Some(&src),
+                &target,
+                Some(typ),
+                flags,
+                Some(&without.join(",")),
+            )
+            .map_err(sys(format!("mounting {typ} on {}", root.at(dest))))?;
         }
         Err(e) => return Err(sys(format!("mounting {typ} on {}", root.at(dest)))(e)),
     }

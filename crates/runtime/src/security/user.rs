@@ -137,7 +137,11 @@ pub fn apply_identity(process: &Process) -> Result<(), SecurityError> {
     };
     let (sets, skipped) = plan(&wanted, &all, &now);
     for (cap, set, why) in skipped {
-        tracing::warn!(capability = %cap, set, "capability skipped: {why}");
+        if set == "ambient" {
+            tracing::debug!(capability = %cap, set, "capability skipped: {why}");
+        } else {
+            tracing::warn!(capability = %cap, set, "capability skipped: {why}");
+        }
     }
     let CapSets {
         bounding,

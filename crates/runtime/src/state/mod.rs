@@ -113,12 +113,11 @@ pub struct ContainerState {
     pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// The container's cgroup, including which directories husk created (removed on delete).
     #[serde(default)]
-    pub cgroup_paths: Vec<PathBuf>,
+    pub cgroup: crate::cgroups::Cgroup,
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    #[serde(default)]
-    pub extra_pids: Vec<i32>,
 }
 
 impl ContainerState {

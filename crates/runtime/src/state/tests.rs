@@ -41,7 +41,7 @@ fn sample(id: &str, pid: i32, start: u64, status: Status) -> ContainerState {
         created: now_rfc3339(),
         owner: "root".into(),
         annotations: HashMap::from([("k".to_string(), "v".to_string())]),
-        cgroup_paths: vec!["/sys/fs/cgroup/x".into()],
+        cgroup: crate::cgroups::Cgroup::from_paths(vec!["/sys/fs/cgroup/x".into()]),
         hooks: None,
         extra_pids: vec![],
     }
@@ -96,7 +96,7 @@ fn save_load_round_trip() {
     assert_eq!(back.pid_start_time, 7);
     assert_eq!(back.status, Status::Created);
     assert_eq!(back.annotations.get("k").map(String::as_str), Some("v"));
-    assert_eq!(back.cgroup_paths, s.cgroup_paths);
+    assert_eq!(back.cgroup, s.cgroup);
     assert!(!root.0.join("c1/state.json.tmp").exists());
     // Overwrite.
     dir.save(&sample("c1", 43, 8, Status::Running)).unwrap();
@@ -111,7 +111,7 @@ fn save_load_round_trip() {
         "bundle":"/b","rootfs":"/r","created":"x","owner":""}"#;
     std::fs::write(root.0.join("c1/state.json"), minimal).unwrap();
     let m = dir.load().unwrap();
-    assert!(m.annotations.is_empty() && m.cgroup_paths.is_empty() && m.hooks.is_none());
+    assert!(m.annotations.is_empty() && m.cgroup.paths().is_empty() && m.hooks.is_none());
     std::fs::write(root.0.join("c1/state.json"), "{").unwrap();
     assert!(matches!(dir.load(), Err(StateError::Corrupt { .. })));
     drop(dir);

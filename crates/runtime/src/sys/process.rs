@@ -99,3 +99,21 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit takes no pointers and never returns.
     unsafe { libc::_exit(code) }
 }
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring named `name`, so the
+/// container does not share the caller's keys.
+pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call; the kernel
+    // only reads it. The unused trailing arguments are passed as 0.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
