@@ -14,9 +14,21 @@ fn version_output() {
         let first: Vec<&str> = lines.first().unwrap_or(&"").split(' ').collect();
         assert_eq!(first.get(1), Some(&"version"), "{flag}: {:?}", out.stdout);
         let v = first.get(2).unwrap_or(&"");
-        assert!(v.split(['.', '+', '-']).take(3).all(|p| p.parse::<u32>().is_ok()), "version {v:?}");
-        assert!(lines.iter().any(|l| l.starts_with("commit: ")), "{:?}", out.stdout);
-        let spec = lines.iter().find_map(|l| l.strip_prefix("spec: ")).expect("spec line");
+        assert!(
+            v.split(['.', '+', '-'])
+                .take(3)
+                .all(|p| p.parse::<u32>().is_ok()),
+            "version {v:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("commit: ")),
+            "{:?}",
+            out.stdout
+        );
+        let spec = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("spec: "))
+            .expect("spec line");
         if flavor() == Flavor::Husk {
             assert_eq!(first[0], "husk");
             assert_eq!(spec, "1.3.0");
@@ -31,25 +43,57 @@ fn features_lists_what_is_implemented() {
     let out = rt.cmd(&["features"]);
     out.assert_ok();
     let f = out.json();
-    assert!(f["ociVersionMin"].as_str().is_some_and(|v| v.starts_with("1.0")), "{f}");
+    assert!(
+        f["ociVersionMin"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.0")),
+        "{f}"
+    );
     let max = f["ociVersionMax"].as_str().unwrap_or("");
     assert!(max.starts_with("1."), "{f}");
     if flavor() == Flavor::Husk {
         assert_eq!(max, "1.3.0");
     }
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let hooks = strings(&f["hooks"]);
     for h in HookKind::ALL {
-        assert!(hooks.contains(&h.key().to_string()), "hook {} missing: {hooks:?}", h.key());
+        assert!(
+            hooks.contains(&h.key().to_string()),
+            "hook {} missing: {hooks:?}",
+            h.key()
+        );
     }
     let opts = strings(&f["mountOptions"]);
-    for o in ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "noatime", "strictatime", "rshared", "rprivate"] {
-        assert!(opts.contains(&o.to_string()), "mount option {o} missing: {opts:?}");
+    for o in [
+        "ro",
+        "rw",
+        "bind",
+        "rbind",
+        "nosuid",
+        "nodev",
+        "noexec",
+        "noatime",
+        "strictatime",
+        "rshared",
+        "rprivate",
+    ] {
+        assert!(
+            opts.contains(&o.to_string()),
+            "mount option {o} missing: {opts:?}"
+        );
     }
     let ns = strings(&f["linux"]["namespaces"]);
-    for n in ["pid", "network", "ipc", "uts", "mount", "user", "cgroup", "time"] {
+    for n in [
+        "pid", "network", "ipc", "uts", "mount", "user", "cgroup", "time",
+    ] {
         assert!(ns.contains(&n.to_string()), "namespace {n} missing: {ns:?}");
     }
     let caps = strings(&f["linux"]["capabilities"]);
@@ -65,7 +109,8 @@ fn spec_bundle(rt: &Runtime, name: &str, extra: &[&str], script: &str) -> Bundle
     let mut args = vec!["spec", "--bundle", &dir];
     args.extend_from_slice(extra);
     rt.cmd(&args).assert_ok();
-    let text = std::fs::read_to_string(b.dir().join("config.json")).expect("spec wrote config.json");
+    let text =
+        std::fs::read_to_string(b.dir().join("config.json")).expect("spec wrote config.json");
     let mut cfg: Value = serde_json::from_str(&text).expect("spec output is JSON");
     assert_eq!(cfg["root"]["path"], "rootfs", "{cfg}");
     cfg["process"]["terminal"] = Value::Bool(false);
@@ -77,7 +122,12 @@ fn spec_bundle(rt: &Runtime, name: &str, extra: &[&str], script: &str) -> Bundle
 #[test]
 fn spec_output_runs() {
     let rt = Runtime::new("cli-spec");
-    let b = spec_bundle(&rt, "cli-spec", &[], "echo ok; hostname; grep CapEff /proc/self/status");
+    let b = spec_bundle(
+        &rt,
+        "cli-spec",
+        &[],
+        "echo ok; hostname; grep CapEff /proc/self/status",
+    );
     if flavor() == Flavor::Husk {
         assert_eq!(b.config()["ociVersion"], "1.3.0");
     }
@@ -94,18 +144,30 @@ fn spec_output_runs() {
 #[test]
 fn spec_rootless_output_runs() {
     let rt = Runtime::new("cli-spec-rootless");
-    let b = spec_bundle(&rt, "cli-spec-rootless", &["--rootless"], "cat /proc/self/uid_map; id -u");
+    let b = spec_bundle(
+        &rt,
+        "cli-spec-rootless",
+        &["--rootless"],
+        "cat /proc/self/uid_map; id -u",
+    );
     let ns: Vec<&str> = b.config()["linux"]["namespaces"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|n| n["type"].as_str())
         .collect();
-    assert!(ns.contains(&"user"), "--rootless without a user namespace: {ns:?}");
+    assert!(
+        ns.contains(&"user"),
+        "--rootless without a user namespace: {ns:?}"
+    );
     let id = rt.id("c");
     let out = rt.run_capture(&b, &id);
     out.assert_ok();
-    let lines: Vec<String> = out.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let lines: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     assert_eq!(lines, ["0 0 1", "0"], "{}", out.stdout);
     rt.assert_nothing_left(&b, &id);
 }
@@ -115,8 +177,12 @@ fn spec_does_not_overwrite_an_existing_config() {
     let b = Bundle::new("cli-spec-exists");
     let before = std::fs::read_to_string(b.dir().join("config.json")).unwrap();
     let rt = Runtime::new("cli-spec-exists");
-    rt.cmd(&["spec", "--bundle", &b.dir_str()]).assert_error("exists", "exists");
-    assert_eq!(std::fs::read_to_string(b.dir().join("config.json")).unwrap(), before);
+    rt.cmd(&["spec", "--bundle", &b.dir_str()])
+        .assert_error("exists", "exists");
+    assert_eq!(
+        std::fs::read_to_string(b.dir().join("config.json")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -130,12 +196,19 @@ fn short_flags_and_relative_bundle_path() {
     // run -d -b <relative dir>, from the bundle's parent directory.
     let parent = b.dir().parent().unwrap().to_string_lossy().into_owned();
     let rel = b.dir().file_name().unwrap().to_string_lossy().into_owned();
-    let script = format!("cd {} && exec {}", shell_quote(&parent), rt.shell_cmdline(&["run", "-d", "-b", &rel, &id]));
-    let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let script = format!(
+        "cd {} && exec {}",
+        shell_quote(&parent),
+        rt.shell_cmdline(&["run", "-d", "-b", &rel, &id])
+    );
+    rt.sh(&script).assert_ok();
     let st = rt.state_json(&id);
     assert_eq!(st["status"], "running");
-    assert_eq!(st["bundle"], b.dir_str().as_str(), "bundle path not made absolute: {st}");
+    assert_eq!(
+        st["bundle"],
+        b.dir_str().as_str(),
+        "bundle path not made absolute: {st}"
+    );
     rt.cmd(&["delete", "-f", &id]).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
@@ -151,13 +224,26 @@ fn global_options_are_accepted() {
     let log = rt.scratch().join("text.log");
     let log_s = log.to_string_lossy().into_owned();
     let out = rt.cmd_global(
-        &["--debug", "--log", &log_s, "--log-format", "text", "--rootless", "false"],
+        &[
+            "--debug",
+            "--log",
+            &log_s,
+            "--log-format",
+            "text",
+            "--rootless",
+            "false",
+        ],
         &["run", "--bundle", &b.dir_str(), &id],
     );
     out.assert_ok();
     assert_eq!(out.stdout, "hi\n");
     // --debug writes something to the log.
-    assert!(std::fs::metadata(&log).map(|m| m.len() > 0).unwrap_or(false), "--debug logged nothing");
+    assert!(
+        std::fs::metadata(&log)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "--debug logged nothing"
+    );
     rt.assert_nothing_left(&b, &id);
 }
 
@@ -171,8 +257,11 @@ fn json_log_lines_are_objects_with_level_msg_time() {
     rt.track(&b, &id);
     let log = rt.scratch().join("debug.json");
     let log_s = log.to_string_lossy().into_owned();
-    rt.cmd_global(&["--debug", "--log", &log_s, "--log-format", "json"], &["run", "--bundle", &b.dir_str(), &id])
-        .assert_ok();
+    rt.cmd_global(
+        &["--debug", "--log", &log_s, "--log-format", "json"],
+        &["run", "--bundle", &b.dir_str(), &id],
+    )
+    .assert_ok();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!text.trim().is_empty(), "--debug logged nothing");
     for l in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -188,8 +277,14 @@ fn help_and_unknown_command() {
     let rt = Runtime::new("cli-help");
     let out = rt.cmd_global(&[], &["--help"]);
     out.assert_ok();
-    for c in ["create", "start", "state", "kill", "delete", "run", "list", "spec", "features"] {
-        assert!(out.stdout.contains(c), "--help does not mention {c}:\n{}", out.stdout);
+    for c in [
+        "create", "start", "state", "kill", "delete", "run", "list", "spec", "features",
+    ] {
+        assert!(
+            out.stdout.contains(c),
+            "--help does not mention {c}:\n{}",
+            out.stdout
+        );
     }
     rt.cmd_global(&[], &["no-such-command"]).assert_fail();
     rt.cmd_global(&[], &["create"]).assert_fail(); // missing id

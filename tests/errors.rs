@@ -13,13 +13,21 @@ fn assert_create_fails(b: &Bundle, name: &str, husk: &str, runc: &str) {
     let id = rt.id("c");
     rt.create(b, &id).assert_error(husk, runc);
     rt.assert_nothing_left(b, &id);
-    assert!(rt.root_entries().is_empty(), "state root holds {:?}", rt.root_entries());
+    assert!(
+        rt.root_entries().is_empty(),
+        "state root holds {:?}",
+        rt.root_entries()
+    );
     rt.state(&id).assert_fail();
 
     let id = rt.id("r");
     rt.run_capture(b, &id).assert_error(husk, runc);
     rt.assert_nothing_left(b, &id);
-    assert!(rt.root_entries().is_empty(), "state root holds {:?}", rt.root_entries());
+    assert!(
+        rt.root_entries().is_empty(),
+        "state root holds {:?}",
+        rt.root_entries()
+    );
 }
 
 #[test]
@@ -58,7 +66,8 @@ fn missing_config_json() {
     rt.track(&b, &id);
     std::fs::remove_file(b.dir().join("config.json")).unwrap();
     // Not through rt.create(): that would write config.json again.
-    rt.cmd(&["create", "--bundle", &b.dir_str(), &id]).assert_error("config.json", "config.json");
+    rt.cmd(&["create", "--bundle", &b.dir_str(), &id])
+        .assert_error("config.json", "config.json");
     rt.assert_nothing_left(&b, &id);
 }
 
@@ -96,14 +105,27 @@ fn invalid_container_ids() {
     let b = Bundle::new("err-ids");
     let rt = Runtime::new("err-ids");
     for id in ["a/b", "..", ".", "../escape", "a b"] {
-        rt.create(&b, id).assert_error("invalid container id", "invalid container id");
-        assert!(rt.root_entries().is_empty(), "id {id:?}: state root holds {:?}", rt.root_entries());
+        rt.create(&b, id)
+            .assert_error("invalid container id", "invalid container id");
+        assert!(
+            rt.root_entries().is_empty(),
+            "id {id:?}: state root holds {:?}",
+            rt.root_entries()
+        );
     }
-    rt.create(&b, "").assert_error("container id", "container id cannot be empty");
-    assert!(rt.root_entries().is_empty(), "state root holds {:?}", rt.root_entries());
+    rt.create(&b, "")
+        .assert_error("container id", "container id cannot be empty");
+    assert!(
+        rt.root_entries().is_empty(),
+        "state root holds {:?}",
+        rt.root_entries()
+    );
     // Nothing was created next to the state root either.
     assert!(!rt.root().parent().unwrap().join("escape").exists());
-    assert_eq!(cgroup_dirs(&b.cgroups_path().unwrap()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        cgroup_dirs(&b.cgroups_path().unwrap()),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert!(stray_processes(rt.root(), b.dir(), b.cgroups_path().as_deref()).is_empty());
 }
 
@@ -116,7 +138,8 @@ fn duplicate_container_id() {
     let id = rt.id("c");
     rt.create(&b, &id).assert_ok();
     let pid = rt.pid(&id);
-    rt.create(&b2, &id).assert_error("already exists", "already exists");
+    rt.create(&b2, &id)
+        .assert_error("already exists", "already exists");
     // The first container is untouched, the second left nothing.
     assert_eq!(rt.status(&id), "created");
     assert_eq!(rt.pid(&id), pid);
@@ -134,7 +157,8 @@ fn start_of_a_running_container() {
     let id = rt.id("c");
     rt.run_detached(&b, &id).assert_ok();
     let pid = rt.pid(&id);
-    rt.start(&id).assert_error("running", "cannot start an already running container");
+    rt.start(&id)
+        .assert_error("running", "cannot start an already running container");
     assert_eq!(rt.status(&id), "running");
     assert_eq!(rt.pid(&id), pid);
     rt.delete_force(&id).assert_ok();
@@ -148,7 +172,8 @@ fn start_of_a_stopped_container() {
     let rt = Runtime::new("err-start-stopped");
     let id = rt.id("c");
     rt.run_with(&b, &id, &["--keep"]).assert_ok();
-    rt.start(&id).assert_error("stopped", "cannot start a container that has stopped");
+    rt.start(&id)
+        .assert_error("stopped", "cannot start a container that has stopped");
     rt.delete(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
@@ -160,7 +185,8 @@ fn kill_of_a_stopped_container() {
     let rt = Runtime::new("err-kill-stopped");
     let id = rt.id("c");
     rt.run_with(&b, &id, &["--keep"]).assert_ok();
-    rt.kill(&id, Some("KILL")).assert_error("not running", "container not running");
+    rt.kill(&id, Some("KILL"))
+        .assert_error("not running", "container not running");
     rt.delete(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
@@ -172,7 +198,8 @@ fn kill_with_an_unknown_signal() {
     let rt = Runtime::new("err-kill-sig");
     let id = rt.id("c");
     rt.run_detached(&b, &id).assert_ok();
-    rt.kill(&id, Some("SIGBOGUS")).assert_error("SIGBOGUS", "unknown signal");
+    rt.kill(&id, Some("SIGBOGUS"))
+        .assert_error("SIGBOGUS", "unknown signal");
     assert_eq!(rt.status(&id), "running");
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
@@ -185,7 +212,8 @@ fn delete_of_a_running_container_without_force() {
     let rt = Runtime::new("err-delete-running");
     let id = rt.id("c");
     rt.run_detached(&b, &id).assert_ok();
-    rt.delete(&id).assert_error("running", "cannot delete container");
+    rt.delete(&id)
+        .assert_error("running", "cannot delete container");
     assert_eq!(rt.status(&id), "running");
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
@@ -195,10 +223,14 @@ fn delete_of_a_running_container_without_force() {
 fn commands_on_an_unknown_id() {
     let rt = Runtime::new("err-unknown");
     let id = rt.id("ghost");
-    rt.state(&id).assert_error("does not exist", "does not exist");
-    rt.start(&id).assert_error("does not exist", "does not exist");
-    rt.kill(&id, Some("KILL")).assert_error("does not exist", "does not exist");
-    rt.delete(&id).assert_error("does not exist", "does not exist");
+    rt.state(&id)
+        .assert_error("does not exist", "does not exist");
+    rt.start(&id)
+        .assert_error("does not exist", "does not exist");
+    rt.kill(&id, Some("KILL"))
+        .assert_error("does not exist", "does not exist");
+    rt.delete(&id)
+        .assert_error("does not exist", "does not exist");
     assert!(rt.root_entries().is_empty());
 }
 
@@ -215,7 +247,10 @@ fn error_goes_to_stderr_without_log() {
 fn failing_create_runtime_hook() {
     let mut b = Bundle::new("err-hook-fail");
     b.args(&["sleep", "300"]);
-    b.add_hook(HookKind::CreateRuntime, Hook::sh("echo hook-said-no >&2; exit 1"));
+    b.add_hook(
+        HookKind::CreateRuntime,
+        Hook::sh("echo hook-said-no >&2; exit 1"),
+    );
     let h = b.recording_hook(HookKind::Poststop);
     b.add_hook(HookKind::Poststop, h);
     assert_create_fails(&b, "err-hook-fail", "createRuntime", "error running hook");
@@ -247,8 +282,12 @@ fn failing_start_container_hook_fails_start() {
     let rt = Runtime::new("err-hook-sc");
     let id = rt.id("c");
     rt.create(&b, &id).assert_ok();
-    rt.start(&id).assert_error("startContainer", "error running hook");
-    assert!(!b.rootfs().join("user-process-ran").exists(), "the user process ran");
+    rt.start(&id)
+        .assert_error("startContainer", "error running hook");
+    assert!(
+        !b.rootfs().join("user-process-ran").exists(),
+        "the user process ran"
+    );
     // The container was stopped.
     rt.wait_status(&id, "stopped");
     rt.delete(&id).assert_ok();
@@ -260,16 +299,30 @@ fn timed_out_hook_is_killed() {
     let mut b = Bundle::new("err-hook-timeout");
     // The hook runs the rootfs's busybox, so a surviving hook process is easy to spot
     // (its executable lies in the bundle).
-    let busybox = b.rootfs().join("bin/busybox").to_string_lossy().into_owned();
+    let busybox = b
+        .rootfs()
+        .join("bin/busybox")
+        .to_string_lossy()
+        .into_owned();
     b.add_hook(
         HookKind::CreateRuntime,
-        Hook { path: busybox, args: vec!["sleep".into(), "60".into()], env: vec![], timeout: Some(1) },
+        Hook {
+            path: busybox,
+            args: vec!["sleep".into(), "60".into()],
+            env: vec![],
+            timeout: Some(1),
+        },
     );
     let rt = Runtime::new("err-hook-timeout");
     let id = rt.id("c");
     let t0 = Instant::now();
-    rt.create(&b, &id).assert_error("timed out", "ran past specified timeout");
-    assert!(t0.elapsed() < Duration::from_secs(20), "create took {:?}", t0.elapsed());
+    rt.create(&b, &id)
+        .assert_error("timed out", "ran past specified timeout");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "create took {:?}",
+        t0.elapsed()
+    );
     rt.assert_nothing_left(&b, &id);
 }
 
@@ -284,7 +337,12 @@ fn args0_not_in_rootfs_fails_at_create() {
 fn args0_absolute_path_not_in_rootfs() {
     let mut b = Bundle::new("err-noexec-abs");
     b.args(&["/usr/local/bin/nothing-here"]);
-    assert_create_fails(&b, "err-noexec-abs", "/usr/local/bin/nothing-here", "nothing-here");
+    assert_create_fails(
+        &b,
+        "err-noexec-abs",
+        "/usr/local/bin/nothing-here",
+        "nothing-here",
+    );
 }
 
 #[test]
@@ -314,7 +372,12 @@ fn namespace_path_of_the_wrong_type() {
 fn namespace_path_that_does_not_exist() {
     let mut b = Bundle::new("err-nsmissing");
     b.namespace("network", Some("/run/netns/husk-test-does-not-exist"));
-    assert_create_fails(&b, "err-nsmissing", "husk-test-does-not-exist", "husk-test-does-not-exist");
+    assert_create_fails(
+        &b,
+        "err-nsmissing",
+        "husk-test-does-not-exist",
+        "husk-test-does-not-exist",
+    );
 }
 
 #[test]
@@ -346,7 +409,10 @@ fn unknown_capability_is_reported() {
             l["level"].as_str().is_some_and(|lv| lv.starts_with("warn"))
                 && l["msg"].as_str().is_some_and(|m| m.contains("CAP_BOGUS"))
         });
-        assert!(warned, "CAP_BOGUS accepted without a warning in the log\n{out:?}");
+        assert!(
+            warned,
+            "CAP_BOGUS accepted without a warning in the log\n{out:?}"
+        );
     } else {
         out.assert_error("CAP_BOGUS", "CAP_BOGUS");
     }
@@ -359,7 +425,8 @@ fn terminal_without_console_socket() {
     b.set("/process/terminal", json!(true));
     let rt = Runtime::new("err-terminal");
     let id = rt.id("c");
-    rt.create(&b, &id).assert_error("console-socket", "console socket");
+    rt.create(&b, &id)
+        .assert_error("console-socket", "console socket");
     rt.assert_nothing_left(&b, &id);
 }
 
@@ -384,4 +451,34 @@ fn relative_mount_destination_outside_rootfs() {
     let _ = std::fs::remove_dir_all(&outside);
     assert!(!escaped, "the runtime created {outside} on the host");
     rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn sysctl_outside_the_containers_namespaces_is_refused() {
+    // vm.swappiness is not namespaced: writing it would change the host. The value is the
+    // host's current one, so that a runtime that wrongly applies it changes nothing.
+    let current = std::fs::read_to_string("/proc/sys/vm/swappiness")
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut b = Bundle::new("err-sysctl");
+    b.set("/linux/sysctl", json!({ "vm.swappiness": current }));
+    assert_create_fails(&b, "err-sysctl", "vm.swappiness", "vm.swappiness");
+}
+
+#[test]
+fn network_sysctl_without_a_network_namespace_is_refused() {
+    let current = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut b = Bundle::new("err-sysctl-net");
+    b.remove_namespace("network");
+    b.set("/linux/sysctl", json!({ "net.ipv4.ip_forward": current }));
+    assert_create_fails(
+        &b,
+        "err-sysctl-net",
+        "net.ipv4.ip_forward",
+        "net.ipv4.ip_forward",
+    );
 }

@@ -15,7 +15,11 @@ fn run_true_exits_zero_and_leaves_nothing() {
     let id = rt.id("c");
     rt.run_capture(&b, &id).assert_ok();
     rt.assert_nothing_left(&b, &id);
-    assert!(rt.root_entries().is_empty(), "state root not empty: {:?}", rt.root_entries());
+    assert!(
+        rt.root_entries().is_empty(),
+        "state root not empty: {:?}",
+        rt.root_entries()
+    );
 }
 
 #[test]
@@ -29,17 +33,32 @@ fn state_machine_created_running_stopped_deleted() {
     let st = rt.state_json(&id);
     assert_eq!(st["status"], "created", "{st}");
     assert_eq!(st["id"], id.as_str(), "{st}");
-    assert!(st["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "{st}");
+    assert!(
+        st["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{st}"
+    );
     assert_eq!(st["bundle"], b.dir_str().as_str(), "{st}");
     assert_eq!(st["rootfs"], b.rootfs().to_string_lossy().as_ref(), "{st}");
-    assert!(st["created"].as_str().is_some_and(husk_tests::is_rfc3339), "created: {st}");
+    assert!(
+        st["created"].as_str().is_some_and(husk_tests::is_rfc3339),
+        "created: {st}"
+    );
     assert!(st.get("owner").is_some(), "owner missing: {st}");
     let pid = st["pid"].as_i64().expect("pid") as i32;
     assert!(pid > 0, "{st}");
-    assert!(proc_alive(pid, None), "init {pid} of a created container is not alive");
+    assert!(
+        proc_alive(pid, None),
+        "init {pid} of a created container is not alive"
+    );
     let start_time = proc_start_time(pid);
     // Before start the user process has not been executed yet.
-    assert_ne!(proc_cmdline(pid), "sleep 300", "the user process ran before start");
+    assert_ne!(
+        proc_cmdline(pid),
+        "sleep 300",
+        "the user process ran before start"
+    );
     // The container is in its own cgroup.
     let cg = b.cgroups_path().unwrap();
     assert!(!cgroup_dirs(&cg).is_empty(), "no cgroup dir for {cg}");
@@ -49,22 +68,35 @@ fn state_machine_created_running_stopped_deleted() {
     rt.start(&id).assert_ok();
     let st = rt.state_json(&id);
     assert_eq!(st["status"], "running", "{st}");
-    assert_eq!(st["pid"].as_i64(), Some(pid as i64), "the pid changed through start: {st}");
+    assert_eq!(
+        st["pid"].as_i64(),
+        Some(pid as i64),
+        "the pid changed through start: {st}"
+    );
     assert!(
         wait_for(WAIT, || proc_cmdline(pid) == "sleep 300"),
         "pid {pid} is not the user process after start: {:?}",
         proc_cmdline(pid)
     );
-    assert_eq!(proc_start_time(pid), start_time, "pid {pid} is a different process after start");
+    assert_eq!(
+        proc_start_time(pid),
+        start_time,
+        "pid {pid} is a different process after start"
+    );
 
     rt.kill(&id, Some("KILL")).assert_ok();
     rt.wait_status(&id, "stopped");
-    assert!(wait_for(WAIT, || !proc_alive(pid, start_time)), "process still alive after kill");
+    assert!(
+        wait_for(WAIT, || !proc_alive(pid, start_time)),
+        "process still alive after kill"
+    );
     let st = rt.state_json(&id);
     assert_eq!(st["status"], "stopped", "{st}");
 
     rt.delete(&id).assert_ok();
-    rt.state(&id).assert_fail().assert_msg("does not exist", "does not exist");
+    rt.state(&id)
+        .assert_fail()
+        .assert_msg("does not exist", "does not exist");
     rt.assert_nothing_left(&b, &id);
 }
 
@@ -92,16 +124,23 @@ fn pid_file_holds_digits_only() {
     let pf = pidfile.to_string_lossy().into_owned();
     rt.create_with(&b, &id, &["--pid-file", &pf]).assert_ok();
     let text = std::fs::read_to_string(&pidfile).expect("pid file written");
-    assert!(!text.is_empty() && text.bytes().all(|c| c.is_ascii_digit()), "pid file {text:?}");
+    assert!(
+        !text.is_empty() && text.bytes().all(|c| c.is_ascii_digit()),
+        "pid file {text:?}"
+    );
     assert_eq!(text.parse::<i32>().unwrap(), rt.pid(&id));
 
     // run --detach writes it too.
     let b2 = b.sibling("pidfile2");
     let id2 = rt.id("d");
     let pf2 = rt.scratch().join("d.pid").to_string_lossy().into_owned();
-    rt.run_with(&b2, &id2, &["--detach", "--pid-file", &pf2]).assert_ok();
+    rt.run_with(&b2, &id2, &["--detach", "--pid-file", &pf2])
+        .assert_ok();
     let text = std::fs::read_to_string(&pf2).expect("pid file written by run -d");
-    assert!(text.bytes().all(|c| c.is_ascii_digit()), "pid file {text:?}");
+    assert!(
+        text.bytes().all(|c| c.is_ascii_digit()),
+        "pid file {text:?}"
+    );
     assert_eq!(text.parse::<i32>().unwrap(), rt.pid(&id2));
     assert_eq!(rt.status(&id2), "running");
 
@@ -120,7 +159,11 @@ fn run_returns_the_exit_code() {
     let out = rt.run_capture(&b, &id);
     out.assert_code(3);
     assert_eq!(out.stdout.trim(), "out");
-    assert!(out.stderr.contains("err"), "container stderr not passed: {:?}", out.stderr);
+    assert!(
+        out.stderr.contains("err"),
+        "container stderr not passed: {:?}",
+        out.stderr
+    );
     // Without --keep, run deletes the container.
     rt.assert_nothing_left(&b, &id);
 }
@@ -146,7 +189,11 @@ fn run_forwards_sigterm_to_the_container() {
     let rt = Runtime::new("sigfwd");
     let id = rt.id("c");
     let run = rt.spawn_run(&b, &id, &[]);
-    assert!(wait_for(WAIT, || b.rootfs().join("ready").exists()), "container never got ready: {:?}", run.peek());
+    assert!(
+        wait_for(WAIT, || b.rootfs().join("ready").exists()),
+        "container never got ready: {:?}",
+        run.peek()
+    );
     assert!(run.signal(libc::SIGTERM));
     let out = run.wait(WAIT);
     out.assert_code(42);
@@ -216,13 +263,31 @@ fn kill_accepts_names_with_and_without_sig_and_numbers() {
     let rt = Runtime::new("killsig");
     let id = rt.id("c");
     rt.run_detached(&b, &id).assert_ok();
-    assert!(wait_for(WAIT, || b.rootfs().join("ready").exists()), "container never got ready");
+    assert!(
+        wait_for(WAIT, || b.rootfs().join("ready").exists()),
+        "container never got ready"
+    );
     let mut expect = Vec::new();
-    for (sig, name) in [("USR1", "USR1"), ("SIGHUP", "HUP"), ("12", "USR2"), ("SIGUSR1", "USR1")] {
+    for (sig, name) in [
+        ("USR1", "USR1"),
+        ("SIGHUP", "HUP"),
+        ("12", "USR2"),
+        ("SIGUSR1", "USR1"),
+    ] {
         rt.kill(&id, Some(sig)).assert_ok();
         expect.push(name.to_string());
-        let ok = wait_for(WAIT, || b.read("sigs").lines().map(str::to_string).collect::<Vec<_>>() == expect);
-        assert!(ok, "after kill {sig}: /sigs = {:?}, expected {expect:?}", b.read("sigs"));
+        let ok = wait_for(WAIT, || {
+            b.read("sigs")
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+                == expect
+        });
+        assert!(
+            ok,
+            "after kill {sig}: /sigs = {:?}, expected {expect:?}",
+            b.read("sigs")
+        );
     }
     // No signal given: SIGTERM.
     rt.kill(&id, None).assert_ok();
@@ -269,7 +334,11 @@ fn list_table_quiet_and_json() {
     for col in ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"] {
         assert!(header.contains(col), "table header {header:?} lacks {col}");
     }
-    assert!(table.stdout.contains(&c1) && table.stdout.contains(&c2), "{}", table.stdout);
+    assert!(
+        table.stdout.contains(&c1) && table.stdout.contains(&c2),
+        "{}",
+        table.stdout
+    );
 
     let quiet = rt.cmd(&["list", "-q"]);
     quiet.assert_ok();
@@ -282,11 +351,17 @@ fn list_table_quiet_and_json() {
     let list = rt.list_json();
     assert_eq!(list.len(), 2, "{list:?}");
     for (id, status, bundle) in [(&c1, "created", &b), (&c2, "running", &b2)] {
-        let e = list.iter().find(|e| e["id"] == id.as_str()).unwrap_or_else(|| panic!("{id} not listed"));
+        let e = list
+            .iter()
+            .find(|e| e["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not listed"));
         assert_eq!(e["status"], status, "{e}");
         assert_eq!(e["bundle"], bundle.dir_str().as_str(), "{e}");
         assert_eq!(e["pid"].as_i64(), Some(rt.pid(id) as i64), "{e}");
-        assert!(e["created"].as_str().is_some_and(husk_tests::is_rfc3339), "{e}");
+        assert!(
+            e["created"].as_str().is_some_and(husk_tests::is_rfc3339),
+            "{e}"
+        );
     }
 
     rt.delete_force(&c1).assert_ok();
@@ -310,7 +385,10 @@ fn twenty_containers_at_once() {
     let list = rt.list_json();
     assert_eq!(list.len(), N);
     assert!(list.iter().all(|e| e["status"] == "running"), "{list:?}");
-    let mut pids: Vec<i64> = list.iter().map(|e| e["pid"].as_i64().unwrap_or(0)).collect();
+    let mut pids: Vec<i64> = list
+        .iter()
+        .map(|e| e["pid"].as_i64().unwrap_or(0))
+        .collect();
     pids.sort();
     pids.dedup();
     assert_eq!(pids.len(), N, "pids not distinct: {pids:?}");
@@ -332,7 +410,9 @@ fn two_runtimes_with_separate_roots_do_not_see_each_other() {
     let rt2 = Runtime::new("roots2");
     let id = rt1.id("c");
     rt1.create(&b, &id).assert_ok();
-    rt2.state(&id).assert_fail().assert_msg("does not exist", "does not exist");
+    rt2.state(&id)
+        .assert_fail()
+        .assert_msg("does not exist", "does not exist");
     assert!(rt2.list_json().is_empty());
     rt1.delete_force(&id).assert_ok();
     rt1.assert_nothing_left(&b, &id);
@@ -354,4 +434,61 @@ fn leftover_check_sees_a_live_container() {
     assert!(text.contains("container process"), "init not seen:\n{text}");
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn concurrent_creates_of_one_id_make_one_container() {
+    const N: usize = 8;
+    let mut base = Bundle::new("race");
+    base.args(&["sleep", "300"]);
+    let bundles: Vec<Bundle> = (0..N).map(|i| base.sibling(&format!("race{i}"))).collect();
+    let rt = Runtime::new("race");
+    let id = rt.id("c");
+    let cmds: Vec<Vec<String>> = bundles
+        .iter()
+        .map(|b| {
+            b.write();
+            rt.track(b, &id);
+            vec!["create".into(), "--bundle".into(), b.dir_str(), id.clone()]
+        })
+        .collect();
+    let outs = rt.cmd_concurrently(&cmds);
+    let winners: Vec<usize> = (0..N).filter(|&i| outs[i].ok()).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{} creates of one id succeeded: {outs:#?}",
+        winners.len()
+    );
+    for (i, o) in outs.iter().enumerate() {
+        if i != winners[0] {
+            o.assert_msg("already exists", "exists");
+        }
+    }
+    let winner = &bundles[winners[0]];
+    let st = rt.state_json(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["bundle"], winner.dir_str().as_str());
+    // The losers left no cgroup.
+    for (i, b) in bundles.iter().enumerate() {
+        if i != winners[0] {
+            assert!(
+                cgroup_dirs(&b.cgroups_path().unwrap()).is_empty(),
+                "loser {i} left a cgroup"
+            );
+        }
+    }
+    // Concurrent force-deletes: each succeeds or finds it already gone.
+    let dels: Vec<Vec<String>> = (0..4)
+        .map(|_| vec!["delete".into(), "--force".into(), id.clone()])
+        .collect();
+    for o in rt.cmd_concurrently(&dels) {
+        if !o.ok() {
+            o.assert_msg("does not exist", "does not exist");
+        }
+    }
+    rt.state(&id).assert_fail();
+    for b in &bundles {
+        rt.assert_nothing_left(b, &id);
+    }
 }

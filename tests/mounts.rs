@@ -18,7 +18,9 @@ fn run_ok(b: &Bundle, name: &str) -> String {
 /// Runs `script` and then prints the container's mountinfo after a marker line; returns
 /// (script output, parsed mountinfo).
 fn run_with_mountinfo(b: &mut Bundle, script: &str, name: &str) -> (String, Vec<MountInfo>) {
-    b.sh(&format!("{script}\necho ==MOUNTINFO==; cat /proc/self/mountinfo"));
+    b.sh(&format!(
+        "{script}\necho ==MOUNTINFO==; cat /proc/self/mountinfo"
+    ));
     let out = run_ok(b, name);
     let (pre, mi) = out.split_once("==MOUNTINFO==\n").unwrap_or((&out, ""));
     (pre.to_string(), parse_mountinfo(mi))
@@ -30,7 +32,12 @@ fn mount_at<'a>(mi: &'a [MountInfo], path: &str) -> &'a MountInfo {
     mi.iter()
         .rev()
         .find(|m| m.mount_point == path)
-        .unwrap_or_else(|| panic!("nothing mounted on {path}: {:#?}", mi.iter().map(|m| &m.mount_point).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing mounted on {path}: {:#?}",
+                mi.iter().map(|m| &m.mount_point).collect::<Vec<_>>()
+            )
+        })
 }
 
 #[track_caller]
@@ -48,28 +55,57 @@ fn default_mounts_have_their_flags() {
     let (_, mi) = run_with_mountinfo(&mut b, "true", "mnt-default");
     assert_flags(&mi, "/proc", "proc", &[]);
     assert_flags(&mi, "/dev", "tmpfs", &["nosuid", "mode=755"]);
-    assert_flags(&mi, "/dev/pts", "devpts", &["nosuid", "noexec", "mode=620", "ptmxmode=666", "gid=5"]);
-    assert_flags(&mi, "/dev/shm", "tmpfs", &["nosuid", "nodev", "noexec", "size=65536k"]);
+    assert_flags(
+        &mi,
+        "/dev/pts",
+        "devpts",
+        &["nosuid", "noexec", "mode=620", "ptmxmode=666", "gid=5"],
+    );
+    assert_flags(
+        &mi,
+        "/dev/shm",
+        "tmpfs",
+        &["nosuid", "nodev", "noexec", "size=65536k"],
+    );
     assert_flags(&mi, "/dev/mqueue", "mqueue", &["nosuid", "nodev", "noexec"]);
     assert_flags(&mi, "/sys", "sysfs", &["ro", "nosuid", "nodev", "noexec"]);
     // /sys/fs/cgroup: read-only, with the host's hierarchies visible below or on it.
     let cg: Vec<&MountInfo> = mi
         .iter()
-        .filter(|m| m.mount_point == "/sys/fs/cgroup" || m.mount_point.starts_with("/sys/fs/cgroup/"))
+        .filter(|m| {
+            m.mount_point == "/sys/fs/cgroup" || m.mount_point.starts_with("/sys/fs/cgroup/")
+        })
         .collect();
-    assert!(cg.iter().any(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2"), "no cgroup fs: {cg:#?}");
+    assert!(
+        cg.iter()
+            .any(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2"),
+        "no cgroup fs: {cg:#?}"
+    );
     for m in &cg {
-        assert!(m.mount_opts.iter().any(|o| o == "ro"), "cgroup mount not read-only: {m:?}");
+        assert!(
+            m.mount_opts.iter().any(|o| o == "ro"),
+            "cgroup mount not read-only: {m:?}"
+        );
     }
     // The configured mounts appear in config order.
-    let order: Vec<&str> = ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]
-        .into_iter()
-        .collect();
+    let order: Vec<&str> = [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+    ]
+    .into_iter()
+    .collect();
     let pos: Vec<usize> = order
         .iter()
         .map(|p| mi.iter().position(|m| m.mount_point == *p).unwrap())
         .collect();
-    assert!(pos.windows(2).all(|w| w[0] < w[1]), "mounts out of config order: {pos:?}");
+    assert!(
+        pos.windows(2).all(|w| w[0] < w[1]),
+        "mounts out of config order: {pos:?}"
+    );
 }
 
 #[test]
@@ -78,14 +114,23 @@ fn bind_mount_with_flags() {
     let src = b.dir().join("shared-src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("file"), "hello\n").unwrap();
-    b.add_bind(&src.to_string_lossy(), "/data", &["ro", "nosuid", "nodev", "noexec"]);
+    b.add_bind(
+        &src.to_string_lossy(),
+        "/data",
+        &["ro", "nosuid", "nodev", "noexec"],
+    );
     let (out, mi) = run_with_mountinfo(
         &mut b,
         "cat /data/file; if touch /data/new 2>/dev/null; then echo writable; else echo readonly; fi",
         "mnt-bind",
     );
     assert_eq!(out, "hello\nreadonly\n");
-    assert_flags(&mi, "/data", mount_at(&mi, "/data").fs_type.as_str(), &["ro", "nosuid", "nodev", "noexec"]);
+    assert_flags(
+        &mi,
+        "/data",
+        mount_at(&mi, "/data").fs_type.as_str(),
+        &["ro", "nosuid", "nodev", "noexec"],
+    );
     assert!(!src.join("new").exists());
 }
 
@@ -132,7 +177,10 @@ impl HostTree {
 
 impl Drop for HostTree {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.join("sub")).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.join("sub"))
+            .status();
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -154,16 +202,44 @@ fn rbind_brings_submounts_bind_does_not() {
 #[test]
 fn tmpfs_options_and_atime_flags() {
     let mut b = Bundle::new("mnt-tmpfs");
-    b.add_mount("/t-noatime", "tmpfs", "tmpfs", &["noatime", "mode=700", "size=1m"])
-        .add_mount("/t-strict", "tmpfs", "tmpfs", &["strictatime", "nodiratime"])
-        .add_mount("/t-relatime", "tmpfs", "tmpfs", &["relatime", "nosuid", "noexec", "nodev", "ro"]);
+    b.add_mount(
+        "/t-noatime",
+        "tmpfs",
+        "tmpfs",
+        &["noatime", "mode=700", "size=1m"],
+    )
+    .add_mount(
+        "/t-strict",
+        "tmpfs",
+        "tmpfs",
+        &["strictatime", "nodiratime"],
+    )
+    .add_mount(
+        "/t-relatime",
+        "tmpfs",
+        "tmpfs",
+        &["relatime", "nosuid", "noexec", "nodev", "ro"],
+    );
     let (out, mi) = run_with_mountinfo(&mut b, "stat -c %a /t-noatime", "mnt-tmpfs");
     assert_eq!(out.trim(), "700");
-    assert_flags(&mi, "/t-noatime", "tmpfs", &["noatime", "mode=700", "size=1024k"]);
+    assert_flags(
+        &mi,
+        "/t-noatime",
+        "tmpfs",
+        &["noatime", "mode=700", "size=1024k"],
+    );
     let strict = mount_at(&mi, "/t-strict");
     assert!(strict.has("nodiratime"), "{strict:?}");
-    assert!(!strict.has("relatime") && !strict.has("noatime"), "strictatime not applied: {strict:?}");
-    assert_flags(&mi, "/t-relatime", "tmpfs", &["relatime", "nosuid", "noexec", "nodev", "ro"]);
+    assert!(
+        !strict.has("relatime") && !strict.has("noatime"),
+        "strictatime not applied: {strict:?}"
+    );
+    assert_flags(
+        &mi,
+        "/t-relatime",
+        "tmpfs",
+        &["relatime", "nosuid", "noexec", "nodev", "ro"],
+    );
 }
 
 #[test]
@@ -198,8 +274,14 @@ fn mount_destination_symlink_does_not_escape_the_rootfs() {
     let host_entries: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
     let mounted = mounts_under(&outside);
     let _ = std::fs::remove_dir_all(&outside);
-    assert!(host_entries.is_empty(), "the runtime wrote outside the rootfs: {host_entries:?}\n{out:?}");
-    assert!(mounted.is_empty(), "the runtime mounted outside the rootfs: {mounted:?}");
+    assert!(
+        host_entries.is_empty(),
+        "the runtime wrote outside the rootfs: {host_entries:?}\n{out:?}"
+    );
+    assert!(
+        mounted.is_empty(),
+        "the runtime mounted outside the rootfs: {mounted:?}"
+    );
     out.assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
@@ -246,10 +328,19 @@ fn masked_paths_are_unreadable() {
     // Each existing masked path is covered by a mount (not merely unreadable).
     // (/proc/kcore does not exist on this kernel: a masked path that does not exist is
     // skipped, like /does/not/exist.)
-    for p in ["/proc/timer_list", "/proc/keys", "/sys/firmware", "/secret-dir", "/secret-file"] {
+    for p in [
+        "/proc/timer_list",
+        "/proc/keys",
+        "/sys/firmware",
+        "/secret-dir",
+        "/secret-file",
+    ] {
         mount_at(&mi, p);
     }
-    assert!(mount_at(&mi, "/secret-dir").has("ro"), "masked dir is writable");
+    assert!(
+        mount_at(&mi, "/secret-dir").has("ro"),
+        "masked dir is writable"
+    );
     // The rootfs itself is untouched.
     assert_eq!(b.read("secret-file"), "s");
 }
@@ -351,9 +442,15 @@ fn bind_mount_propagation_option() {
     b.add_bind(&src.to_string_lossy(), "/private", &["rprivate"]);
     let (_, mi) = run_with_mountinfo(&mut b, "true", "mnt-bind-prop");
     let shared = mount_at(&mi, "/shared");
-    assert!(shared.optional.iter().any(|o| o.starts_with("shared:")), "{shared:?}");
+    assert!(
+        shared.optional.iter().any(|o| o.starts_with("shared:")),
+        "{shared:?}"
+    );
     let private = mount_at(&mi, "/private");
-    assert!(!private.optional.iter().any(|o| o.starts_with("shared:")), "{private:?}");
+    assert!(
+        !private.optional.iter().any(|o| o.starts_with("shared:")),
+        "{private:?}"
+    );
 }
 
 #[test]

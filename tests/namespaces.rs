@@ -23,7 +23,10 @@ fn inside_links(b: &mut Bundle, kinds: &[&str], name: &str) -> Vec<(String, Stri
     b.sh(&script);
     run_ok(b, name)
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect()
 }
 
@@ -79,7 +82,11 @@ fn joins_namespaces_given_by_path() {
     b.namespace("ipc", Some(&ipc.path_str()));
     b.namespace("uts", Some(&uts.path_str()));
     let links = inside_links(&mut b, &["net", "ipc", "uts"], "ns-join");
-    let want = [("net", net.link()), ("ipc", ipc.link()), ("uts", uts.link())];
+    let want = [
+        ("net", net.link()),
+        ("ipc", ipc.link()),
+        ("uts", uts.link()),
+    ];
     assert_eq!(links.len(), 3, "{links:?}");
     for (k, link) in want {
         let inside = &links.iter().find(|(n, _)| n == k).unwrap().1;
@@ -123,14 +130,32 @@ fn user_namespace_with_mappings() {
     b.sh("id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user; \
           grep CapEff /proc/self/status");
     let out = run_ok(&b, "ns-user");
-    let lines: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     assert_eq!(lines.first().map(String::as_str), Some("0"), "{out}");
     assert_eq!(lines.get(1).map(String::as_str), Some("0"), "{out}");
-    assert_eq!(lines.get(2).map(String::as_str), Some("0 100000 65536"), "uid_map: {out}");
-    assert_eq!(lines.get(3).map(String::as_str), Some("0 100000 65536"), "gid_map: {out}");
-    assert_ne!(lines.get(4).cloned().unwrap_or_default(), ns_link("self", "user"));
+    assert_eq!(
+        lines.get(2).map(String::as_str),
+        Some("0 100000 65536"),
+        "uid_map: {out}"
+    );
+    assert_eq!(
+        lines.get(3).map(String::as_str),
+        Some("0 100000 65536"),
+        "gid_map: {out}"
+    );
+    assert_ne!(
+        lines.get(4).cloned().unwrap_or_default(),
+        ns_link("self", "user")
+    );
     let eff = lines.get(5).and_then(|l| l.split(' ').nth(1)).unwrap_or("");
-    assert_eq!(eff, cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]), "{out}");
+    assert_eq!(
+        eff,
+        cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+        "{out}"
+    );
 }
 
 #[test]
@@ -142,10 +167,17 @@ fn user_namespace_process_runs_as_a_mapped_host_uid() {
     let id = rt.id("c");
     rt.run_detached(&b, &id).assert_ok();
     let pid = rt.pid(&id);
-    assert!(wait_for(std::time::Duration::from_secs(10), || proc_cmdline(pid) == "sleep 300"));
+    assert!(wait_for(
+        std::time::Duration::from_secs(10),
+        || proc_cmdline(pid) == "sleep 300"
+    ));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid = status_field(&status, "Uid").unwrap();
-    assert_eq!(uid.split_whitespace().next(), Some("200000"), "host view of the uid: {uid}");
+    assert_eq!(
+        uid.split_whitespace().next(),
+        Some("200000"),
+        "host view of the uid: {uid}"
+    );
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
@@ -161,10 +193,20 @@ fn time_namespace_offsets_shift_the_clocks() {
                             "monotonic": { "secs": 20 * DAY, "nanosecs": 0 } }),
     );
     b.sh("cat /proc/uptime; readlink /proc/self/ns/time");
-    let host_up: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let out = run_ok(&b, "ns-time");
     let mut lines = out.lines();
-    let inside_up: f64 = lines.next().and_then(|l| l.split(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let inside_up: f64 = lines
+        .next()
+        .and_then(|l| l.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     let shift = inside_up - host_up;
     assert!(
         (10.0 * DAY as f64 - 5.0..10.0 * DAY as f64 + 60.0).contains(&shift),
@@ -180,10 +222,16 @@ fn cgroup_namespace_hides_the_cgroup_path() {
     b.sh("cat /proc/self/cgroup");
     let out = run_ok(&b, "ns-cgroup");
     let cg = b.cgroups_path().unwrap();
-    assert!(!out.contains(&cg), "cgroup path visible inside a cgroup namespace:\n{out}");
+    assert!(
+        !out.contains(&cg),
+        "cgroup path visible inside a cgroup namespace:\n{out}"
+    );
     for l in out.lines().filter(|l| !l.is_empty()) {
         let path = l.rsplit_once(':').map(|x| x.1).unwrap_or("?");
-        assert!(path == "/", "cgroup line {l:?} is not the namespace root:\n{out}");
+        assert!(
+            path == "/",
+            "cgroup line {l:?} is not the namespace root:\n{out}"
+        );
     }
 }
 
@@ -198,10 +246,36 @@ fn without_cgroup_namespace_the_cgroup_path_is_visible() {
 }
 
 #[test]
-fn hostname_and_domainname() {
-    let mut b = Bundle::new("uts");
-    b.hostname("box-1").set("/domainname", serde_json::json!("example.org"));
+fn hostname_is_set() {
+    let mut b = Bundle::new("uts-hostname");
+    b.hostname("box-1");
+    b.sh("hostname; cat /proc/sys/kernel/hostname");
+    assert_eq!(run_ok(&b, "uts-hostname"), "box-1\nbox-1\n");
+}
+
+#[test]
+fn domainname_is_set() {
+    let mut b = Bundle::new("uts-domain");
+    b.hostname("box-2")
+        .set("/domainname", serde_json::json!("example.org"));
     b.sh("hostname; cat /proc/sys/kernel/domainname");
-    let out = run_ok(&b, "uts");
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["box-1", "example.org"]);
+    assert_eq!(run_ok(&b, "uts-domain"), "box-2\nexample.org\n");
+}
+
+#[test]
+fn namespaced_sysctls_are_applied() {
+    let mut b = Bundle::new("sysctl");
+    b.set(
+        "/linux/sysctl",
+        serde_json::json!({ "net.ipv4.ip_forward": "1", "kernel.msgmax": "12345" }),
+    );
+    b.sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax");
+    assert_eq!(run_ok(&b, "sysctl"), "1\n12345\n");
+    // The host's values are untouched (the container had its own net and ipc namespaces).
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/msgmax")
+            .unwrap()
+            .trim(),
+        "12345"
+    );
 }

@@ -30,9 +30,17 @@ fn env_is_exactly_the_configured_one() {
     for want in ["FOO=bar baz", "EMPTY=", "TERM=xterm", "HOME=/home"] {
         assert!(vars.contains(&want), "{want} missing from env:\n{out}");
     }
-    assert!(vars.iter().any(|v| v.starts_with("PATH=/usr/local/sbin")), "{out}");
+    assert!(
+        vars.iter().any(|v| v.starts_with("PATH=/usr/local/sbin")),
+        "{out}"
+    );
     // Nothing leaks from the runtime's own environment.
-    assert!(!vars.iter().any(|v| v.starts_with("HUSK_BIN=") || v.starts_with("CARGO")), "{out}");
+    assert!(
+        !vars
+            .iter()
+            .any(|v| v.starts_with("HUSK_BIN=") || v.starts_with("CARGO")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -78,15 +86,22 @@ fn default_umask_is_0022() {
 #[test]
 fn user_group_and_additional_groups() {
     let mut b = Bundle::new("user");
-    b.user(1000, 1001).set("/process/user/additionalGids", json!([5, 65534]));
+    b.user(1000, 1001)
+        .set("/process/user/additionalGids", json!([5, 65534]));
     b.sh("id -u; id -g; grep -E '^(Uid|Gid|Groups):' /proc/self/status");
     let out = run_ok(&b, "user");
-    let norm: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     assert_eq!(norm[0], "1000", "{out}");
     assert_eq!(norm[1], "1001", "{out}");
     assert_eq!(norm[2], "Uid: 1000 1000 1000 1000", "{out}");
     assert_eq!(norm[3], "Gid: 1001 1001 1001 1001", "{out}");
-    let mut groups: Vec<&str> = norm[4].trim_start_matches("Groups:").split_whitespace().collect();
+    let mut groups: Vec<&str> = norm[4]
+        .trim_start_matches("Groups:")
+        .split_whitespace()
+        .collect();
     groups.sort();
     assert_eq!(groups, ["5", "65534"], "{out}");
 }
@@ -103,7 +118,10 @@ fn caps_inside(b: &mut Bundle, name: &str) -> std::collections::HashMap<String, 
     b.sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status");
     run_ok(b, name)
         .lines()
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        })
         .collect()
 }
 
@@ -128,28 +146,78 @@ fn five_capability_sets_of_a_non_root_user() {
     // inheritable sets are kept as configured, permitted = effective = ambient.
     let mut b = Bundle::new("caps-sets");
     b.user(1000, 1000);
-    b.capset("bounding", &["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"])
-        .capset("permitted", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"])
-        .capset("effective", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
-        .capset("inheritable", &["CAP_KILL", "CAP_NET_BIND_SERVICE"])
-        .capset("ambient", &["CAP_NET_BIND_SERVICE"]);
+    b.capset(
+        "bounding",
+        &[
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_RAW",
+        ],
+    )
+    .capset(
+        "permitted",
+        &[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_RAW",
+        ],
+    )
+    .capset(
+        "effective",
+        &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    )
+    .capset("inheritable", &["CAP_KILL", "CAP_NET_BIND_SERVICE"])
+    .capset("ambient", &["CAP_NET_BIND_SERVICE"]);
     let caps = caps_inside(&mut b, "caps-sets");
     assert_eq!(
         caps["CapBnd"],
-        cap_mask(&["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"]),
+        cap_mask(&[
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_RAW"
+        ]),
         "{caps:?}"
     );
-    assert_eq!(caps["CapInh"], cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]), "{caps:?}");
-    assert_eq!(caps["CapAmb"], cap_mask(&["CAP_NET_BIND_SERVICE"]), "{caps:?}");
-    assert_eq!(caps["CapPrm"], cap_mask(&["CAP_NET_BIND_SERVICE"]), "{caps:?}");
-    assert_eq!(caps["CapEff"], cap_mask(&["CAP_NET_BIND_SERVICE"]), "{caps:?}");
+    assert_eq!(
+        caps["CapInh"],
+        cap_mask(&["CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+        "{caps:?}"
+    );
+    assert_eq!(
+        caps["CapAmb"],
+        cap_mask(&["CAP_NET_BIND_SERVICE"]),
+        "{caps:?}"
+    );
+    assert_eq!(
+        caps["CapPrm"],
+        cap_mask(&["CAP_NET_BIND_SERVICE"]),
+        "{caps:?}"
+    );
+    assert_eq!(
+        caps["CapEff"],
+        cap_mask(&["CAP_NET_BIND_SERVICE"]),
+        "{caps:?}"
+    );
 }
 
 #[test]
 fn root_with_all_sets_equal_and_no_ambient() {
     let mut b = Bundle::new("caps-root");
-    let set = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN"];
-    b.caps(&set).capset("ambient", &[]).capset("inheritable", &[]);
+    let set = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_SYS_ADMIN",
+    ];
+    b.caps(&set)
+        .capset("ambient", &[])
+        .capset("inheritable", &[]);
     let caps = caps_inside(&mut b, "caps-root");
     for k in ["CapBnd", "CapPrm", "CapEff"] {
         assert_eq!(caps[k], cap_mask(&set), "{k}: {caps:?}");
@@ -164,8 +232,10 @@ fn capabilities_are_enforced() {
     // use CAP_DAC_OVERRIDE instead: a 000 file of another user is unreadable without it.
     let mut b = Bundle::new("caps-enforced");
     b.caps(&["CAP_CHOWN", "CAP_FOWNER"]).capset("ambient", &[]);
-    b.sh("echo secret > /tmp/f; chown 1000 /tmp/f; chmod 000 /tmp/f; \
-          if cat /tmp/f 2>/dev/null; then echo readable; else echo denied; fi");
+    b.sh(
+        "echo secret > /tmp/f; chown 1000 /tmp/f; chmod 000 /tmp/f; \
+          if cat /tmp/f 2>/dev/null; then echo readable; else echo denied; fi",
+    );
     assert_eq!(run_ok(&b, "caps-enforced").trim(), "denied");
 }
 
@@ -179,11 +249,23 @@ fn rlimits_are_applied() {
         .rlimit("RLIMIT_MSGQUEUE", 1000, 2000);
     b.sh("ulimit -n; grep -E '^Max (open files|core file size|msgqueue size)' /proc/self/limits");
     let out = run_ok(&b, "rlimits");
-    let lines: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     assert_eq!(lines[0], "1000", "{out}");
-    assert!(lines.contains(&format!("Max open files 1000 {hard} files")), "{out}");
-    assert!(lines.contains(&"Max core file size 4096 8192 bytes".to_string()), "{out}");
-    assert!(lines.contains(&"Max msgqueue size 1000 2000 bytes".to_string()), "{out}");
+    assert!(
+        lines.contains(&format!("Max open files 1000 {hard} files")),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&"Max core file size 4096 8192 bytes".to_string()),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&"Max msgqueue size 1000 2000 bytes".to_string()),
+        "{out}"
+    );
 }
 
 #[test]
@@ -193,7 +275,11 @@ fn no_new_privileges_flag() {
         b.set("/process/noNewPrivileges", json!(nnp));
         b.sh("grep NoNewPrivs /proc/self/status");
         let out = run_ok(&b, "nnp");
-        assert_eq!(out.split_whitespace().nth(1), Some(want), "noNewPrivileges {nnp}: {out}");
+        assert_eq!(
+            out.split_whitespace().nth(1),
+            Some(want),
+            "noNewPrivileges {nnp}: {out}"
+        );
     }
 }
 
@@ -224,9 +310,15 @@ fn only_stdio_fds_are_open_in_the_container() {
     // ls opens one fd for the directory it lists; anything else above 2 leaked.
     b.sh("ls /proc/self/fd");
     let out = run_ok(&b, "fds");
-    let mut fds: Vec<u32> = out.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let mut fds: Vec<u32> = out
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     fds.sort();
-    assert!(fds.len() <= 4 && fds.iter().take(3).eq([0, 1, 2].iter()), "open fds: {fds:?}");
+    assert!(
+        fds.len() <= 4 && fds.iter().take(3).eq([0, 1, 2].iter()),
+        "open fds: {fds:?}"
+    );
 }
 
 /// Runs `script` (which execs the runtime command line `cmd`) under /bin/sh with fd 3
@@ -240,11 +332,12 @@ fn run_with_fd3(b: &Bundle, rt: &Runtime, id: &str, prefix: &str, extra: &[&str]
     let mut args = vec!["run"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--bundle", &dir, id]);
-    let script = format!("exec 3<{} && {prefix} exec {}", shell_quote(&data.to_string_lossy()), rt.shell_cmdline(&args));
-    let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{script}\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    stdout
+    let script = format!(
+        "exec 3<{} && {prefix} exec {}",
+        shell_quote(&data.to_string_lossy()),
+        rt.shell_cmdline(&args)
+    );
+    rt.sh(&script).assert_ok().stdout.clone()
 }
 
 #[test]

@@ -111,7 +111,9 @@ fn applets() -> &'static [String] {
 /// Makes a busybox-static rootfs at `rootfs`: /bin/busybox plus a symlink per applet, the
 /// usual empty mount points, and /etc/passwd and /etc/group.
 pub fn make_rootfs(rootfs: &Path) {
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home", "run", "var", "mnt"] {
+    for d in [
+        "bin", "proc", "sys", "dev", "tmp", "etc", "root", "home", "run", "var", "mnt",
+    ] {
         fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     set_mode(&rootfs.join("tmp"), 0o1777);
@@ -213,7 +215,12 @@ impl Bundle {
         fs::create_dir_all(&dir).unwrap();
         make_rootfs(&dir.join("rootfs"));
         let config = default_config("husk-test", &format!("/husk-test/{name}"));
-        let b = Bundle { dir, name, config, raw: None };
+        let b = Bundle {
+            dir,
+            name,
+            config,
+            raw: None,
+        };
         b.write();
         b
     }
@@ -330,7 +337,11 @@ impl Bundle {
             .pointer_mut("/process/env")
             .and_then(Value::as_array_mut)
             .unwrap();
-        env.retain(|e| e.as_str().map(|s| s.split('=').next() != Some(&key)).unwrap_or(true));
+        env.retain(|e| {
+            e.as_str()
+                .map(|s| s.split('=').next() != Some(&key))
+                .unwrap_or(true)
+        });
         env.push(json!(kv));
         self
     }
@@ -353,7 +364,13 @@ impl Bundle {
     }
 
     /// Appends a mount entry.
-    pub fn add_mount(&mut self, dest: &str, typ: &str, source: &str, options: &[&str]) -> &mut Self {
+    pub fn add_mount(
+        &mut self,
+        dest: &str,
+        typ: &str,
+        source: &str,
+        options: &[&str],
+    ) -> &mut Self {
         let mut m = json!({ "destination": dest, "type": typ, "source": source });
         if !options.is_empty() {
             m["options"] = json!(options);
@@ -370,7 +387,11 @@ impl Bundle {
 
     /// Removes every mount whose destination is `dest`.
     pub fn remove_mount(&mut self, dest: &str) -> &mut Self {
-        if let Some(ms) = self.config_mut().pointer_mut("/mounts").and_then(Value::as_array_mut) {
+        if let Some(ms) = self
+            .config_mut()
+            .pointer_mut("/mounts")
+            .and_then(Value::as_array_mut)
+        {
             ms.retain(|m| m["destination"] != json!(dest));
         }
         self
@@ -420,7 +441,10 @@ impl Bundle {
         {
             list.retain(|r| r["type"] != json!(typ));
         }
-        self.push("/process/rlimits", json!({ "type": typ, "soft": soft, "hard": hard }))
+        self.push(
+            "/process/rlimits",
+            json!({ "type": typ, "soft": soft, "hard": hard }),
+        )
     }
 
     /// Sets one capability set ("bounding", "effective", "permitted", "inheritable",
@@ -431,14 +455,27 @@ impl Bundle {
 
     /// Sets all five capability sets to `caps`.
     pub fn caps(&mut self, caps: &[&str]) -> &mut Self {
-        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
             self.capset(set, caps);
         }
         self
     }
 
     /// Adds a `linux.devices` entry.
-    pub fn add_device(&mut self, path: &str, typ: &str, major: i64, minor: i64, mode: u32) -> &mut Self {
+    pub fn add_device(
+        &mut self,
+        path: &str,
+        typ: &str,
+        major: i64,
+        minor: i64,
+        mode: u32,
+    ) -> &mut Self {
         self.push(
             "/linux/devices",
             json!({ "path": path, "type": typ, "major": major, "minor": minor,
@@ -474,7 +511,13 @@ impl Bundle {
         );
         Hook {
             path: "/bin/sh".into(),
-            args: vec!["sh".into(), "-c".into(), script, "hook".into(), kind.key().into()],
+            args: vec![
+                "sh".into(),
+                "-c".into(),
+                script,
+                "hook".into(),
+                kind.key().into(),
+            ],
             env: vec![
                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin".into(),
                 format!("HOOK_KIND={}", kind.key()),
@@ -491,7 +534,10 @@ impl Bundle {
             .map(|l| {
                 let (head, rest) = l.split_once(' ').unwrap_or((l, ""));
                 let (env_kind, arg_kind) = head.split_once(':').unwrap_or((head, ""));
-                assert_eq!(env_kind, arg_kind, "hook env and args disagree in line {l:?}");
+                assert_eq!(
+                    env_kind, arg_kind,
+                    "hook env and args disagree in line {l:?}"
+                );
                 format!("{env_kind} {rest}")
             })
             .collect()
@@ -499,7 +545,8 @@ impl Bundle {
 
     /// The state JSON a recording hook of `kind` received on stdin.
     pub fn hook_state(&self, kind: HookKind) -> Option<Value> {
-        let text = fs::read_to_string(self.rootfs().join(format!("hook-{}.json", kind.key()))).ok()?;
+        let text =
+            fs::read_to_string(self.rootfs().join(format!("hook-{}.json", kind.key()))).ok()?;
         serde_json::from_str(text.trim()).ok()
     }
 
@@ -517,7 +564,12 @@ impl Bundle {
         let mut config = self.config.clone();
         config["root"]["path"] = json!(self.rootfs().to_string_lossy());
         config["linux"]["cgroupsPath"] = json!(format!("/husk-test/{uname}"));
-        let b = Bundle { dir, name: uname, config, raw: None };
+        let b = Bundle {
+            dir,
+            name: uname,
+            config,
+            raw: None,
+        };
         b.write();
         b
     }
@@ -527,11 +579,17 @@ impl Drop for Bundle {
     fn drop(&mut self) {
         let mounted = crate::host::mounts_under(&self.dir);
         for m in mounted.iter().rev() {
-            let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(m)
+                .status();
         }
         let _ = fs::remove_dir_all(&self.dir);
         if !mounted.is_empty() && !std::thread::panicking() {
-            panic!("mounts left behind under bundle {}: {mounted:?}", self.dir.display());
+            panic!(
+                "mounts left behind under bundle {}: {mounted:?}",
+                self.dir.display()
+            );
         }
     }
 }

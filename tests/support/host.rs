@@ -17,7 +17,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -202,7 +205,10 @@ impl PersistentNs {
             .status()
             .expect("running unshare");
         assert!(st.success(), "unshare --{kind}={} failed", path.display());
-        PersistentNs { path, kind: kind.to_string() }
+        PersistentNs {
+            path,
+            kind: kind.to_string(),
+        }
     }
 
     pub fn path_str(&self) -> String {
@@ -222,7 +228,10 @@ impl PersistentNs {
 
 impl Drop for PersistentNs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.path).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
         let _ = fs::remove_file(&self.path);
     }
 }

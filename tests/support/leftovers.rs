@@ -64,7 +64,10 @@ pub fn leftovers(
     }
     if let Some((pid, start)) = pid {
         if pid > 0 && proc_alive(pid, start) {
-            items.push(format!("container process {pid} ({}) still alive", proc_cmdline(pid)));
+            items.push(format!(
+                "container process {pid} ({}) still alive",
+                proc_cmdline(pid)
+            ));
         }
     }
     items.extend(stray_processes(root, bundle_dir, cgroups_path));
@@ -76,7 +79,10 @@ pub fn leftovers(
 pub fn stray_processes(root: &Path, bundle_dir: &Path, cgroups_path: Option<&str>) -> Vec<String> {
     let me = std::process::id() as i32;
     let root = root.to_string_lossy().trim_end_matches('/').to_string();
-    let bundle = bundle_dir.to_string_lossy().trim_end_matches('/').to_string();
+    let bundle = bundle_dir
+        .to_string_lossy()
+        .trim_end_matches('/')
+        .to_string();
     let mut found = Vec::new();
     for pid in all_pids() {
         if pid == me || !proc_alive(pid, None) {
@@ -137,7 +143,10 @@ pub fn clean_up(root: &Path, bundle_dir: &Path, cgroups_path: Option<&str>, pid:
         }
     }
     for m in mounts_under(bundle_dir).iter().rev() {
-        let _ = std::process::Command::new("umount").arg("-l").arg(m).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(m)
+            .status();
     }
     if let Some(cg) = cgroups_path {
         for d in cgroup_dirs(cg) {

@@ -29,7 +29,7 @@ mod runtime;
 pub use bundle::{Bundle, Hook, HookKind};
 pub use host::*;
 pub use leftovers::{leftovers, stray_processes, Leftovers};
-pub use runtime::{is_rfc3339, shell_quote, Output, Runtime, Running};
+pub use runtime::{is_rfc3339, shell_quote, Output, Running, Runtime};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -40,7 +40,9 @@ pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The runtime binary under test: `$HUSK_BIN`, or `<workspace>/target/release/husk`.
+/// The runtime binary under test: `$HUSK_BIN` (a path, or a bare name looked up on PATH,
+/// e.g. `HUSK_BIN=runc`), else `$CARGO_TARGET_DIR/release/husk` when that is set, else
+/// `<workspace>/target/release/husk`.
 pub fn husk_bin() -> PathBuf {
     match std::env::var_os("HUSK_BIN") {
         Some(p) if !p.is_empty() => {
@@ -53,7 +55,10 @@ pub fn husk_bin() -> PathBuf {
             }
             p
         }
-        _ => workspace_dir().join("target/release/husk"),
+        _ => match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(t) if !t.is_empty() => PathBuf::from(t).join("release/husk"),
+            _ => workspace_dir().join("target/release/husk"),
+        },
     }
 }
 
@@ -106,7 +111,13 @@ pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let clean: String = prefix
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("{clean}-{}-{n}", std::process::id())

@@ -104,7 +104,9 @@ impl Output {
                 serde_json::from_str::<Value>(l)
                     .ok()
                     .filter(Value::is_object)
-                    .unwrap_or_else(|| panic!("log line is not a JSON object: {l:?}\n{}", self.describe()))
+                    .unwrap_or_else(|| {
+                        panic!("log line is not a JSON object: {l:?}\n{}", self.describe())
+                    })
             })
             .collect()
     }
@@ -190,6 +192,7 @@ pub struct Runtime {
     root: PathBuf,
     seq: Cell<u32>,
     tracked: RefCell<Vec<Tracked>>,
+    last_shell_log: RefCell<Option<PathBuf>>,
 }
 
 impl Runtime {
@@ -204,7 +207,14 @@ impl Runtime {
             "runtime binary {} not found: build it (make build) or set HUSK_BIN",
             bin.display()
         );
-        Runtime { bin, root: dir.join("root"), dir, seq: Cell::new(0), tracked: RefCell::new(vec![]) }
+        Runtime {
+            bin,
+            root: dir.join("root"),
+            dir,
+            seq: Cell::new(0),
+            tracked: RefCell::new(vec![]),
+            last_shell_log: RefCell::new(None),
+        }
     }
 
     pub fn bin(&self) -> &Path {
@@ -251,16 +261,48 @@ impl Runtime {
 
     fn spawn(&self, args: &[&str], with_log: bool) -> Pending {
         let n = self.next();
+        let log = with_log.then(|| self.dir.join(format!("cmd-{n}.log.json")));
+        let (cmd, text) = self.command(args, log.as_deref());
+        self.spawn_command(n, cmd, text, log)
+    }
+
+    fn spawn_command(
+        &self,
+        n: u32,
+        mut cmd: Command,
+        text: String,
+        log: Option<PathBuf>,
+    ) -> Pending {
         let out = self.dir.join(format!("cmd-{n}.out"));
         let err = self.dir.join(format!("cmd-{n}.err"));
-        let log = with_log.then(|| self.dir.join(format!("cmd-{n}.log.json")));
-        let (mut cmd, text) = self.command(args, log.as_deref());
         cmd.stdout(File::create(&out).unwrap());
         cmd.stderr(File::create(&err).unwrap());
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {text}: {e}"));
-        Pending { child: Some(child), out, err, log, cmd: text }
+        Pending {
+            child: Some(child),
+            out,
+            err,
+            log,
+            cmd: text,
+        }
+    }
+
+    /// Starts every command line at once (each as [`Runtime::cmd`] would), then waits for
+    /// all of them; for tests of concurrent commands on one container.
+    pub fn cmd_concurrently(&self, commands: &[Vec<String>]) -> Vec<Output> {
+        let pending: Vec<Pending> = commands
+            .iter()
+            .map(|c| {
+                let args: Vec<&str> = c.iter().map(String::as_str).collect();
+                self.spawn(&args, true)
+            })
+            .collect();
+        pending
+            .into_iter()
+            .map(|p| p.wait(COMMAND_TIMEOUT))
+            .collect()
     }
 
     /// Runs `BIN --root R --log L --log-format json ARGS...` and waits for it. The runtime's
@@ -275,6 +317,18 @@ impl Runtime {
         self.spawn(args, false).wait(COMMAND_TIMEOUT)
     }
 
+    /// Runs `/bin/sh -c SCRIPT` (stdin null, stdout and stderr to files, like [`Runtime::cmd`])
+    /// and waits for it. Build the runtime's part with [`Runtime::shell_cmdline`]; the log of
+    /// the last such command line is returned in `log`.
+    pub fn sh(&self, script: &str) -> Output {
+        let n = self.next();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(script).stdin(Stdio::null());
+        let log = self.last_shell_log.borrow().clone();
+        self.spawn_command(n, cmd, format!("sh -c {script:?}"), log)
+            .wait(COMMAND_TIMEOUT)
+    }
+
     /// Runs `BIN --root R GLOBAL... ARGS...` (no `--log` added: pass it in `global`).
     pub fn cmd_global(&self, global: &[&str], args: &[&str]) -> Output {
         let mut all: Vec<&str> = global.to_vec();
@@ -287,6 +341,7 @@ impl Runtime {
     pub fn shell_cmdline(&self, args: &[&str]) -> String {
         let n = self.next();
         let log = self.dir.join(format!("sh-{n}.log.json"));
+        *self.last_shell_log.borrow_mut() = Some(log.clone());
         let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
         format!(
             "{} --root {} --log {} --log-format json {}",
@@ -300,7 +355,7 @@ impl Runtime {
     /// Remembers a container id so the drop guard deletes it and checks its leftovers.
     pub fn track(&self, b: &Bundle, id: &str) {
         let mut t = self.tracked.borrow_mut();
-        if !t.iter().any(|x| x.id == id) {
+        if !t.iter().any(|x| x.id == id && x.bundle == b.dir()) {
             t.push(Tracked {
                 id: id.to_string(),
                 bundle: b.dir().to_path_buf(),
@@ -321,7 +376,15 @@ impl Runtime {
             .and_then(|v| v["pid"].as_i64())
             .unwrap_or(0) as i32;
         if pid > 0 {
-            if let Some(t) = self.tracked.borrow_mut().iter_mut().find(|t| t.id == id) {
+            // The latest container under this id (a failed duplicate create keeps its own
+            // bundle's entry, without a pid).
+            if let Some(t) = self
+                .tracked
+                .borrow_mut()
+                .iter_mut()
+                .rev()
+                .find(|t| t.id == id)
+            {
                 t.pid = Some((pid, proc_start_time(pid)));
             }
         }
@@ -364,7 +427,10 @@ impl Runtime {
     /// The `status` field of `state ID`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        self.state_json(id)["status"].as_str().unwrap_or("").to_string()
+        self.state_json(id)["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// The `pid` field of `state ID`.
@@ -380,7 +446,11 @@ impl Runtime {
             let o = self.state(id);
             o.ok() && o.json()["status"] == status
         });
-        assert!(ok, "container {id} did not reach status {status}: {:?}", self.state(id));
+        assert!(
+            ok,
+            "container {id} did not reach status {status}: {:?}",
+            self.state(id)
+        );
     }
 
     /// `kill ID [SIG]`.
@@ -445,7 +515,10 @@ impl Runtime {
         let mut args = vec!["run", "--bundle", &dir];
         args.extend_from_slice(extra);
         args.push(id);
-        Running { _rt: self, pending: self.spawn(&args, true) }
+        Running {
+            _rt: self,
+            pending: self.spawn(&args, true),
+        }
     }
 
     /// What container `id` made from `b` left behind (see [`crate::leftovers()`]).
@@ -454,7 +527,7 @@ impl Runtime {
             .tracked
             .borrow()
             .iter()
-            .find(|t| t.id == id)
+            .find(|t| t.id == id && t.bundle == b.dir())
             .and_then(|t| t.pid);
         leftovers(&self.root, id, b.dir(), b.cgroups_path().as_deref(), pid)
     }
@@ -485,21 +558,37 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let tracked = std::mem::take(&mut *self.tracked.borrow_mut());
         let mut problems = Vec::new();
+        let mut deleted: Vec<&str> = Vec::new();
         for t in &tracked {
-            if fs::symlink_metadata(self.root.join(&t.id)).is_ok() {
-                let _ = self.spawn(&["delete", "--force", &t.id], false).wait(COMMAND_TIMEOUT);
+            if deleted.contains(&t.id.as_str()) {
+                continue;
+            }
+            deleted.push(&t.id);
+            let plain = !t.id.is_empty() && !t.id.contains('/') && t.id != "." && t.id != "..";
+            if plain && fs::symlink_metadata(self.root.join(&t.id)).is_ok() {
+                let _ = self
+                    .spawn(&["delete", "--force", &t.id], false)
+                    .wait(COMMAND_TIMEOUT);
             }
         }
         for t in &tracked {
             let l = leftovers(&self.root, &t.id, &t.bundle, t.cgroups.as_deref(), t.pid);
             if !l.is_empty() {
                 problems.push(format!("container {:?} (after delete --force):\n{l}", t.id));
-                clean_up(&self.root, &t.bundle, t.cgroups.as_deref(), t.pid.map(|p| p.0));
+                clean_up(
+                    &self.root,
+                    &t.bundle,
+                    t.cgroups.as_deref(),
+                    t.pid.map(|p| p.0),
+                );
             }
         }
         let entries = self.root_entries();
         if !entries.is_empty() {
-            problems.push(format!("state root {} still holds {entries:?}", self.root.display()));
+            problems.push(format!(
+                "state root {} still holds {entries:?}",
+                self.root.display()
+            ));
         }
         let _ = fs::remove_dir_all(&self.dir);
         if !problems.is_empty() {
@@ -612,7 +701,10 @@ impl Running<'_> {
 
 /// Quotes `s` for /bin/sh.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&c)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))

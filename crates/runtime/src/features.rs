@@ -45,9 +45,16 @@ pub fn features() -> Value {
                 "systemdUser": false,
                 "rdma": false
             },
-            "seccomp": { "enabled": false },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::security::seccomp::ACTIONS,
+                "operators": crate::security::seccomp::OPERATORS,
+                "archs": crate::security::seccomp::architectures(),
+                "knownFlags": crate::security::seccomp::FLAGS,
+                "supportedFlags": crate::security::seccomp::FLAGS
+            },
+            "apparmor": { "enabled": true },
+            "selinux": { "enabled": true },
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": false } },
             "netDevices": { "enabled": false }
@@ -80,7 +87,12 @@ mod tests {
         assert_eq!(caps.first().unwrap(), "CAP_CHOWN");
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
-        assert_eq!(linux["seccomp"]["enabled"], false);
+        assert_eq!(linux["seccomp"]["enabled"], true);
+        let actions = linux["seccomp"]["actions"].as_array().unwrap();
+        assert!(actions.iter().any(|a| a == "SCMP_ACT_NOTIFY"));
+        assert_eq!(linux["seccomp"]["operators"].as_array().unwrap().len(), 7);
+        assert!(linux["seccomp"]["archs"].as_array().unwrap().iter().any(|a| a == "SCMP_ARCH_X86_64"));
+        assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
         assert!(back["annotations"]["io.github.husk.version"].is_string());
     }

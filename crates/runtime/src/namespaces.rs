@@ -95,6 +95,12 @@ impl NsPlan {
             || time_joined
             || plan.new_time
             || plan.unshare_flags.contains(CloneFlags::CLONE_NEWPID);
+        if plan.needs_fork && plan.clone_flags.contains(CloneFlags::CLONE_NEWPID) {
+            // The process that forks must stay outside the new pid namespace, so that the
+            // one that execs is its pid 1 (and the pid it reports is in our namespace).
+            plan.clone_flags -= CloneFlags::CLONE_NEWPID;
+            plan.unshare_flags |= CloneFlags::CLONE_NEWPID;
+        }
         plan
     }
 }
@@ -151,8 +157,9 @@ mod tests {
         let p = NsPlan::from_spec(&spec(
             r#"[{"type":"pid"},{"type":"mount"},{"type":"cgroup"},{"type":"time"},{"type":"user"}]"#,
         ));
-        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
-        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWUSER));
+        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER));
+        // init forks for the time namespace, so the pid namespace is unshared with it.
+        assert!(p.unshare_flags.contains(CloneFlags::CLONE_NEWPID));
         assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP));
         assert!(p.unshare_flags.contains(CloneFlags::CLONE_NEWCGROUP));
         assert!(p.new_time && p.needs_fork && p.new_user && p.has_mount);

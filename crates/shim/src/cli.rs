@@ -71,6 +71,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print the state of a container as JSON
     State(IdArg),
+    /// Run a new process inside a running container
+    Exec(ExecArgs),
     /// Send a signal (default SIGTERM) to the container's init process
     Kill(KillArgs),
     /// Delete a stopped container and everything it holds (--force kills it first)
@@ -81,6 +83,16 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print what this build of husk supports, as JSON
     Features,
+    /// Update the resource limits of a running container
+    Update(crate::commands::cgroups::UpdateArgs),
+    /// Freeze every process of a container
+    Pause(IdArg),
+    /// Thaw a paused container
+    Resume(IdArg),
+    /// List the processes of a container
+    Ps(crate::commands::cgroups::PsArgs),
+    /// Print a container's statistics and OOM events as JSON lines
+    Events(crate::commands::cgroups::EventsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,8 +113,8 @@ pub struct CreateFlags {
     #[arg(long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// Unix socket that receives the terminal's master fd (terminals arrive in a later issue)
-    #[arg(long, value_name = "SOCKET", hide = true)]
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long, value_name = "SOCKET")]
     pub console_socket: Option<PathBuf>,
 
     /// Use MS_MOVE and chroot instead of pivot_root (for a rootfs on ramfs)
@@ -144,6 +156,82 @@ pub struct RunArgs {
     /// Container id
     #[arg(value_name = "ID")]
     pub id: String,
+}
+
+/// `exec`: runc's flags. Everything after the container id is the command.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A process JSON (config.json's `process` object) instead of the command and the flags
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+
+    /// Return once the process runs instead of waiting for it
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Write the process's pid to FILE
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Unix socket that receives the pty master (with --tty and --detach)
+    #[arg(long, value_name = "SOCKET")]
+    pub console_socket: Option<PathBuf>,
+
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
+    /// Working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Add an environment variable (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// User and group ids: UID[:GID]
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+
+    /// An additional group id (repeatable)
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+
+    /// Add a capability to the bounding, effective, permitted and ambient sets (repeatable)
+    #[arg(short = 'c', long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+
+    /// Set no_new_privs for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+
+    /// SELinux label for the process
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+
+    /// AppArmor profile for the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+
+    /// Pass N more fds (from 3 on) to the process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+
+    /// Run in an existing sub-cgroup: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)
+    #[arg(long, value_name = "CGROUP")]
+    pub cgroup: Vec<String>,
+
+    /// Allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+
+    /// Container id
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// The command and its arguments
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +391,41 @@ mod tests {
         };
         assert_eq!(a.flags.bundle, PathBuf::from("/b"));
         assert_eq!(a.flags.preserve_fds, 2);
+    }
+
+    #[test]
+    fn exec_forms() {
+        let c = parse(&[
+            "husk", "exec", "-t", "-d", "--pid-file", "/p", "--console-socket", "/s", "-e", "A=1",
+            "--env=B=2", "-u", "1000:1000", "-g", "5", "--additional-gids", "6", "--cap",
+            "CAP_KILL", "--cwd", "/tmp", "--preserve-fds", "2", "--ignore-paused", "id", "sh",
+            "-c", "echo -n hi",
+        ]);
+        let Some(Command::Exec(e)) = c.command else {
+            panic!("not exec")
+        };
+        assert!(e.tty && e.detach && e.ignore_paused);
+        assert_eq!(e.id, "id");
+        assert_eq!(e.command, ["sh", "-c", "echo -n hi"]);
+        assert_eq!(e.env, ["A=1", "B=2"]);
+        assert_eq!(e.additional_gids, [5, 6]);
+        assert_eq!(e.user.as_deref(), Some("1000:1000"));
+        assert_eq!(e.preserve_fds, 2);
+        assert_eq!(e.console_socket, Some(PathBuf::from("/s")));
+        // Flags after the command belong to it.
+        let c = parse(&["husk", "exec", "id", "ls", "-l", "--tty"]);
+        let Some(Command::Exec(e)) = c.command else {
+            panic!("not exec")
+        };
+        assert!(!e.tty);
+        assert_eq!(e.command, ["ls", "-l", "--tty"]);
+        let c = parse(&["husk", "exec", "-p", "/proc.json", "id"]);
+        let Some(Command::Exec(e)) = c.command else {
+            panic!("not exec")
+        };
+        assert!(e.command.is_empty() && e.process == Some(PathBuf::from("/proc.json")));
+        assert!(Cli::try_parse_from(["husk", "exec"]).is_err());
+        assert!(Cli::try_parse_from(["husk", "exec", "-g", "-1", "id", "x"]).is_err());
     }
 
     #[test]

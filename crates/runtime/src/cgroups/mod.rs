@@ -1,27 +1,40 @@
-//! Cgroup placement: create the container's cgroup in every hierarchy, put processes in it,
-//! list them, and remove what husk created. Resource limits come later.
+//! The container's cgroup: placement (create the cgroup in every hierarchy, put processes in
+//! it, list them, remove what husk created) and management through a [`Manager`] driver chosen
+//! by what the host mounts: the v1 driver when any v1 hierarchy is mounted (a hybrid host
+//! included, as runc does), the v2 driver on a pure cgroup v2 host. See docs/cgroups.md.
 //!
 //! Hierarchies come from `/proc/self/mountinfo`: every cgroup v1 mount (one per hierarchy) and
 //! the cgroup2 mount, so on a hybrid host the container also joins `/sys/fs/cgroup/unified`,
 //! as runc does. The path inside each hierarchy is `linux.cgroupsPath` (absolute or relative,
 //! both taken from the hierarchy root) or `/husk/<id>`.
 
+mod control;
+pub mod convert;
+pub mod devices;
+pub mod ebpf;
+mod manager;
 mod mountinfo;
 mod path;
-mod resources;
+pub mod resources;
+pub mod stats;
 mod v1;
 mod v2;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
+pub use manager::{Manager, OomWatch};
 use mountinfo::{Hierarchy, Kind};
-pub use resources::requested_resources;
+pub use resources::{requested_resources, Resources};
+pub use stats::Stats;
 
 /// Errors of the cgroup module; each names the path or field and the OS error.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +81,28 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("linux.resources.{field} is not supported on this host: {reason}")]
+    Unsupported { field: String, reason: String },
+    #[error("setting linux.resources.{field}: writing {value:?} to {}: {}{note}", path.display(), io_errno(source))]
+    Apply {
+        field: String,
+        value: String,
+        path: PathBuf,
+        note: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} did not become {state} within 10s", path.display())]
+    Freeze { path: PathBuf, state: &'static str },
+    #[error("{what} for cgroup {}: {errno}{}", path.display(), if log.is_empty() { String::new() } else { format!(" (verifier: {log})") })]
+    Bpf {
+        what: String,
+        path: PathBuf,
+        errno: nix::Error,
+        log: String,
+    },
 }
 
 /// An OS error by its errno name (`EACCES`), anything else by its message.
@@ -93,6 +128,12 @@ pub struct Cgroup {
     /// The leaf in the cgroup2 hierarchy, when there is one (hybrid or pure v2 host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unified: Option<PathBuf>,
+    /// Each v1 controller's leaf (`memory` -> `/sys/fs/cgroup/memory/husk/x`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    subsystems: BTreeMap<String, PathBuf>,
+    /// The resources applied so far (by create, then each update): what `update` merges into.
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    resources: Resources,
 }
 
 /// How eagerly a hierarchy's `cgroup.procs` is read by [`Cgroup::pids`], lower first.
@@ -136,7 +177,7 @@ impl Cgroup {
         let mut cg = Cgroup {
             paths: Vec::new(),
             created: Some(Vec::new()),
-            unified: None,
+            ..Default::default()
         };
         for h in &hierarchies {
             let leaf = h.mount_point.join(&inner);
@@ -148,8 +189,13 @@ impl Cgroup {
                     if let Some(created) = cg.created.as_mut() {
                         created.push(top);
                     }
-                    if h.kind == Kind::V2 {
-                        cg.unified = Some(leaf.clone());
+                    match &h.kind {
+                        Kind::V2 => cg.unified = Some(leaf.clone()),
+                        Kind::V1 { controllers } => {
+                            for c in controllers.iter().filter(|c| !c.starts_with("name=")) {
+                                cg.subsystems.insert(c.clone(), leaf.clone());
+                            }
+                        }
                     }
                     cg.paths.push(leaf);
                 }
@@ -171,8 +217,7 @@ impl Cgroup {
     pub fn from_paths(paths: Vec<PathBuf>) -> Cgroup {
         Cgroup {
             paths,
-            created: None,
-            unified: None,
+            ..Default::default()
         }
     }
 
@@ -376,6 +421,7 @@ mod tests {
             ],
             created: Some(vec![Some("/sys/fs/cgroup/pids/husk".into()), None]),
             unified: Some("/sys/fs/cgroup/unified/husk/a".into()),
+            ..Default::default()
         };
         let json = serde_json::to_string(&cg).unwrap_or_default();
         let back: Cgroup = serde_json::from_str(&json).unwrap_or_default();

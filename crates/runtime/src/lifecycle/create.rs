@@ -2,7 +2,7 @@
 //! save `created`, write the pid file last. Any failure undoes everything done so far.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::NsPlan;
+use crate::process::console;
 use crate::process::init::{self, InitArgs};
 use crate::process::sync::{Channel, Msg};
 use crate::process::ProcessError;
@@ -28,6 +29,9 @@ use crate::{security, spec};
 pub(crate) struct Created {
     pub dir: StateDir,
     pub state: ContainerState,
+    /// husk's end of the console socketpair when husk itself receives the pty master
+    /// (`run -t` in the foreground); the master is waiting in it.
+    pub console: Option<OwnedFd>,
 }
 
 /// Undoes a half-done create unless disarmed.
@@ -35,6 +39,9 @@ struct Cleanup {
     dir: Option<StateDir>,
     cgroup: Option<Cgroup>,
     pids: Vec<Pid>,
+    /// Once the container exists, a failure continues at the spec's step 12: destroy it and
+    /// run the poststop hooks (with the state they get).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>,
 }
 
 impl Drop for Cleanup {
@@ -42,6 +49,10 @@ impl Drop for Cleanup {
         for pid in &self.pids {
             let _ = kill(*pid, Signal::SIGKILL);
             let _ = waitpid(*pid, None);
+        }
+        if let Some((hs, state)) = &self.poststop {
+            // hooks::run logs each failing poststop hook as a warning and goes on.
+            let _ = hooks::run(HookKind::Poststop, hs, state);
         }
         if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.remove() {
@@ -63,10 +74,15 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
 impl Runtime {
     /// `husk create`: the container is `created` when this returns.
     pub fn create(&self, id: &str, opts: &CreateOpts) -> Result<()> {
-        self.create_locked(id, opts).map(drop)
+        self.create_locked(id, opts, false).map(drop)
     }
 
-    pub(crate) fn create_locked(&self, id: &str, opts: &CreateOpts) -> Result<Created> {
+    /// `foreground`: husk stays with the container (`run` without `--detach`), so with a
+    /// terminal and no `--console-socket` it receives the pty master itself.
+    pub(crate) fn create_locked(&self, id: &str, opts: &CreateOpts, foreground: bool) -> Result<Created> {
+        // CVE-2019-5736: run from a sealed copy of the binary before any container process
+        // exists (re-executes this command once; see security::exe).
+        security::exe::ensure_sealed().map_err(ProcessError::from)?;
         state::validate_id(id)?;
         let bundle = absolute(&opts.bundle)?;
         let spec = spec::load(&bundle)?;
@@ -75,30 +91,34 @@ impl Runtime {
             .process()
             .as_ref()
             .ok_or_else(|| Error::Other("config.json: process is required by create".into()))?;
-        if process.terminal().unwrap_or(false) {
-            return Err(Error::Other(match &opts.console_socket {
-                None => "process.terminal is true but no --console-socket was given".into(),
-                Some(_) => "process.terminal with --console-socket is not supported yet".into(),
-            }));
-        }
+        let terminal = process.terminal().unwrap_or(false);
+        console::check_terminal(terminal, opts.console_socket.is_some(), !foreground)
+            .map_err(Error::Other)?;
         if let Some(caps) = process.capabilities() {
             security::validate_capabilities(caps).map_err(ProcessError::from)?;
         }
-        let unapplied = cgroups::requested_resources(&spec);
-        if !unapplied.is_empty() {
-            tracing::warn!(
-                "linux.resources not applied yet (a later release applies them): {}",
-                unapplied.join(", ")
-            );
-        }
+        // LSM labels the host must support, and linux.seccomp compiled: before any side effect.
+        let seccomp = security::prepare(&spec).map_err(ProcessError::from)?;
+        // Parsed before any side effect; applied right after the cgroup exists.
+        let resources = cgroups::Resources::from_spec(&spec)?;
 
-        let mut cleanup = Cleanup { dir: None, cgroup: None, pids: Vec::new() };
+        // (husk's end, init's end) of the console socket.
+        let (console_ours, console_init) = match (terminal, &opts.console_socket) {
+            (false, _) => (None, None),
+            (true, Some(path)) => (None, Some(console::connect_socket(path)?)),
+            (true, None) => {
+                let (ours, theirs) = console::socketpair()?;
+                (Some(ours), Some(theirs))
+            }
+        };
+        let mut cleanup = Cleanup { dir: None, cgroup: None, pids: Vec::new(), poststop: None };
         let dir = StateDir::create(&self.root, id)?;
         let fifo = make_fifo(&dir.fifo_path());
         cleanup.dir = Some(dir);
         let fifo = fifo?;
-        let cgroup = Cgroup::create(&spec, id, self.systemd_cgroup)?;
+        let mut cgroup = Cgroup::create(&spec, id, self.systemd_cgroup)?;
         cleanup.cgroup = Some(cgroup.clone());
+        cgroup.apply(resources)?;
 
         let mut st = ContainerState {
             oci_version: crate::OCI_VERSION.into(),
@@ -134,20 +154,32 @@ impl Runtime {
                     plan: &plan,
                     rootfs: &rootfs,
                     fifo_fd: fifo.as_raw_fd(),
-                    close_fds: lock_fd.into_iter().chain([parent_chan.raw_fd()]).collect(),
+                    close_fds: lock_fd
+                        .into_iter()
+                        .chain([parent_chan.raw_fd()])
+                        .chain(console_ours.as_ref().map(|f| f.as_raw_fd()))
+                        .collect(),
                     chan: &init_chan,
                     no_pivot: opts.no_pivot,
                     no_new_keyring: opts.no_new_keyring,
                     preserve_fds,
                     extra_env,
                     hook_state: &st,
+                    seccomp: seccomp.as_ref(),
+                    console: console_init.as_ref().map(|f| f.as_fd()),
                 })
             }
             Forked::Parent(pid) => pid,
         };
         cleanup.pids.push(child);
+        if let Some(hs) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+            let mut stopped = st.clone();
+            stopped.pid = child.as_raw();
+            cleanup.poststop = Some((hs, stopped.hook_json(Status::Stopped)));
+        }
         drop(init_chan);
         drop(fifo);
+        drop(console_init);
 
         if plan.new_user {
             write_id_maps(&spec, child)?;
@@ -156,7 +188,8 @@ impl Runtime {
         parent_chan.send(&Msg::Go)?;
         let mut pid = child;
         loop {
-            match parent_chan.recv()? {
+            let (msg, fd) = parent_chan.recv_with_fd()?;
+            match msg {
                 Some(Msg::Pid(p)) => {
                     let _ = waitpid(child, None);
                     cleanup.pids = vec![Pid::from_raw(p)];
@@ -171,6 +204,15 @@ impl Runtime {
                         return Err(e.into());
                     }
                     parent_chan.send(&Msg::HooksDone)?;
+                }
+                Some(Msg::SeccompListener) => {
+                    let listener = fd.ok_or_else(|| {
+                        ProcessError::Protocol("SeccompListener arrived without its fd".into())
+                    })?;
+                    st.pid = pid.as_raw();
+                    let json = st.hook_json(Status::Creating);
+                    security::forward_seccomp_listener(seccomp.as_ref(), st.pid, &json, listener)
+                        .map_err(ProcessError::from)?;
                 }
                 Some(Msg::Ready) => break,
                 Some(Msg::Error(e)) => return Err(ProcessError::Init(e).into()),
@@ -192,14 +234,18 @@ impl Runtime {
         }
         cleanup.pids.clear();
         cleanup.cgroup = None;
+        cleanup.poststop = None;
         let dir = cleanup.dir.take().ok_or_else(|| Error::Other("state dir lost".into()))?;
-        Ok(Created { dir, state: st })
+        Ok(Created { dir, state: st, console: console_ours })
     }
 }
 
 fn make_fifo(path: &Path) -> Result<OwnedFd> {
     nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
         .map_err(|e| Error::Other(format!("creating {}: {e}", path.display())))?;
+    // Writable by the container's user whatever our umask: init opens it after setuid.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(|e| Error::Other(format!("chmod {}: {e}", path.display())))?;
     File::options()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
@@ -268,11 +314,17 @@ fn listen_fds() -> Option<u32> {
     std::env::var("LISTEN_FDS").ok()?.parse().ok().filter(|n| *n > 0)
 }
 
+/// The caller's user name from /etc/passwd (as runc does, without NSS), or the uid.
 fn owner_name() -> String {
-    let uid = nix::unistd::geteuid();
-    nix::unistd::User::from_uid(uid)
+    let uid = nix::unistd::geteuid().as_raw().to_string();
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or(uid)
 }

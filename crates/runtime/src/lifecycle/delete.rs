@@ -46,11 +46,16 @@ pub(crate) fn delete_locked(dir: StateDir, st: &ContainerState, force: bool) -> 
 
 /// SIGKILL to init and every process of the cgroup, then wait until init is gone.
 fn kill_all(st: &ContainerState, cgroup: &Cgroup) -> Result<()> {
+    // cgroup.kill, or freeze-kill-thaw: no process forks away, and a paused container is
+    // thawed so that its processes die.
+    if let Err(e) = cgroup.signal_all(Signal::SIGKILL) {
+        tracing::warn!("killing the processes of container {}: {e}", st.id);
+        for pid in cgroup.pids().unwrap_or_default() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
     if st.process_alive() {
         let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-    }
-    for pid in cgroup.pids().unwrap_or_default() {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while st.process_alive() || !cgroup.pids().unwrap_or_default().is_empty() {

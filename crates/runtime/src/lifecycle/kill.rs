@@ -16,9 +16,8 @@ impl Runtime {
             return Err(Error::Other(format!("container {id} is not running (it is {status})")));
         }
         if all {
-            for pid in st.cgroup.pids()? {
-                let _ = kill(Pid::from_raw(pid), signal);
-            }
+            // Freeze-signal-thaw (or cgroup.kill), so that no process forks away meanwhile.
+            st.cgroup.signal_all(signal)?;
             return Ok(());
         }
         kill(Pid::from_raw(st.pid), signal)

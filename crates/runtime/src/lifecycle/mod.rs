@@ -4,11 +4,18 @@ use std::path::PathBuf;
 
 mod create;
 mod delete;
+mod events;
+mod exec;
 mod kill;
+mod pause;
+mod ps;
 mod run;
 mod start;
 mod status;
+mod update;
 
+pub use events::Event;
+pub use exec::ExecOpts;
 pub use status::ContainerInfo;
 
 /// Global options shared by every operation (runc's global flags).

@@ -67,14 +67,18 @@ fn release_init(st: &ContainerState, fifo: &std::path::Path) -> Result<()> {
                 }
             }
             Ok(_) => {
-                let mut buf = [0u8; 1];
-                return match f.read(&mut buf) {
-                    Ok(1) => Ok(()),
-                    Ok(_) => Err(Error::Other(format!(
+                // "0", or the cause of a failure in init's last steps (startContainer hooks).
+                // Blocking from here: init closes the fifo right after writing.
+                nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+                    .map_err(|e| Error::Other(format!("fcntl on {}: {e}", fifo.display())))?;
+                let mut buf = Vec::new();
+                return match f.read_to_end(&mut buf) {
+                    Ok(_) if buf == b"0" => Ok(()),
+                    Ok(0) => Err(Error::Other(format!(
                         "container {} init (pid {}) exited before start",
                         st.id, st.pid
                     ))),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Ok(_) => Err(Error::Other(String::from_utf8_lossy(&buf).into_owned())),
                     Err(e) => Err(Error::Other(format!("reading {}: {e}", fifo.display()))),
                 };
             }

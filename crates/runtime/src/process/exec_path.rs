@@ -39,8 +39,34 @@ pub fn resolve(arg0: &str, path: &str, cwd: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("exec: {arg0:?}: executable file not found in $PATH ({path})"))
 }
 
+/// HOME for a process whose env has none: the user's home in the container's /etc/passwd
+/// (read after pivot_root), else "/" (runc's behaviour).
+pub fn home_env(env: &[String], uid: u32) -> Option<String> {
+    if env.iter().any(|kv| kv.starts_with("HOME=")) {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    Some(format!("HOME={}", home_in_passwd(&passwd, uid).unwrap_or("/")))
+}
+
+fn home_in_passwd(passwd: &str, uid: u32) -> Option<&str> {
+    let uid = uid.to_string();
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2] == uid && !f[5].is_empty()).then_some(f[5])
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn home_comes_from_passwd_or_defaults_to_root() {
+        let pw = "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n";
+        assert_eq!(home_in_passwd(pw, 1000), Some("/home/bob"));
+        assert_eq!(home_in_passwd(pw, 5), None);
+        assert_eq!(home_env(&["HOME=/x".into()], 0), None);
+    }
+
     use super::*;
 
     #[test]

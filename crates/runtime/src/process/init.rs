@@ -39,6 +39,10 @@ pub struct InitArgs<'a> {
     pub extra_env: Vec<String>,
     /// The state as hooks see it (pid filled in by init).
     pub hook_state: &'a ContainerState,
+    /// `linux.seccomp`, compiled by the parent before clone.
+    pub seccomp: Option<&'a security::seccomp::Filter>,
+    /// With process.terminal: the connected console socket the pty master is sent over.
+    pub console: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 /// Runs init; never returns. On error the cause is sent to the parent and init exits 1.
@@ -129,6 +133,19 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     if a.plan.has_mount {
         rootfs::pivot(a.rootfs, a.no_pivot)?;
     }
+    if let Some(sock) = a.console {
+        // runc's order: after pivot_root (the pty is made in the container's devpts), before
+        // finalize may make /dev read-only.
+        let uid = Uid::from_raw(process.user().uid());
+        let size = super::console::console_size(process);
+        super::console::setup(sock, &a.hook_state.id, size, uid, |pty| {
+            if a.plan.has_mount {
+                rootfs::mount_console(pty)?;
+            }
+            Ok(())
+        })?;
+        let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&sock));
+    }
     // Before finalize: with root.readonly a missing cwd could no longer be created.
     std::fs::create_dir_all(cwd).map_err(|e| ProcessError::Sys {
         what: format!("creating process.cwd {}", cwd.display()),
@@ -138,9 +155,13 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         rootfs::finalize(a.spec)?;
     }
     nix::unistd::chdir(cwd).map_err(ProcessError::sys(format!("chdir to {}", cwd.display())))?;
+    // A cwd reached through a leaked fd (CVE-2024-21626, `/proc/self/fd/N`) lies outside the
+    // container's root, which getcwd reports as "(unreachable)/...": refuse it.
+    security::check_cwd_inside_root(cwd)?;
     let args = process.args().clone().unwrap_or_default();
     let mut env = process.env().clone().unwrap_or_default();
     env.extend(a.extra_env.iter().cloned());
+    env.extend(exec_path::home_env(&env, process.user().uid()));
     let arg0 = args.first().map(String::as_str).unwrap_or_default();
     let exe = exec_path::resolve(arg0, exec_path::path_from_env(&env), cwd)
         .map_err(ProcessError::Init)?;
@@ -155,21 +176,58 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     if let Some(adj) = process.oom_score_adj() {
         security::set_oom_score_adj(adj)?;
     }
+    // Runtime writes to /proc (LSM labels, exec.fifo) go through a private, verified procfs,
+    // opened while init is still privileged.
+    let procfs = security::procfs::ProcFs::open()?;
+    security::lsm::apply_exec_labels(&procfs, process)?;
+    // seccomp goes in as late as it can (docs/security.md): right before execve, unless
+    // installing needs CAP_SYS_ADMIN that apply_identity drops, or a NOTIFY listener has to
+    // reach the parent before it exits.
+    let mut seccomp = a.seccomp;
+    if let Some(f) = seccomp.filter(|_| security::seccomp_before_identity(process)) {
+        install_seccomp(a, f)?;
+        seccomp = None;
+    }
     security::apply_identity(process)?;
     if process.no_new_privileges().unwrap_or(false) {
         security::set_no_new_privs()?;
     }
     // Only stdio and the preserved fds reach the user program.
     cloexec_from(3 + a.preserve_fds).map_err(ProcessError::sys("close_range"))?;
+    if let Some(f) = seccomp.filter(|f| f.needs_listener()) {
+        install_seccomp(a, f)?;
+        seccomp = None;
+    }
     a.chan.send(&Msg::Ready)?;
 
-    wait_for_start(a.fifo_fd)?;
-    if let Some(hs) = spec_hooks.and_then(|h| h.start_container().as_ref()) {
-        hooks::run(HookKind::StartContainer, hs, &in_container_state(a, Status::Created))?;
+    let mut fifo = open_exec_fifo(&procfs, a.fifo_fd)?;
+    drop(procfs);
+    // The O_PATH fd of exec.fifo must not survive into the container (it is close-on-exec
+    // too; closing it now also covers kernels that reset dumpable late in execve).
+    let _ = nix::unistd::close(a.fifo_fd);
+    // `husk start` is reading the fifo now: it gets "0" once nothing is left to fail but
+    // execve itself, or the cause of the failure, which it reports as its own error.
+    let last_steps = || -> Result<(), ProcessError> {
+        if let Some(hs) = spec_hooks.and_then(|h| h.start_container().as_ref()) {
+            hooks::run(HookKind::StartContainer, hs, &in_container_state(a, Status::Created))?;
+        }
+        reset_signal_dispositions();
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+            .map_err(ProcessError::sys("resetting the signal mask"))?;
+        if let Some(f) = seccomp {
+            install_seccomp(a, f)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = last_steps() {
+        let _ = fifo.write_all(e.to_string().as_bytes());
+        return Err(e);
     }
-    reset_signal_dispositions();
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(ProcessError::sys("resetting the signal mask"))?;
+    fifo.write_all(b"0").map_err(|e| ProcessError::Sys {
+        what: "writing to exec.fifo".into(),
+        source: namespaces::io_errno(&e),
+    })?;
+    drop(fifo);
     let err = match nix::unistd::execve(&exe, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -211,20 +269,22 @@ fn write_time_offsets(spec: &Spec) -> Result<(), ProcessError> {
     })
 }
 
-/// Blocks until `husk start` opens exec.fifo for reading, then tells it we go on.
-fn wait_for_start(fifo_fd: RawFd) -> Result<(), ProcessError> {
-    let path = format!("/proc/self/fd/{fifo_fd}");
-    let mut fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .map_err(|e| ProcessError::Sys {
-            what: format!("opening exec.fifo through {path} (is /proc mounted in the container?)"),
-            source: namespaces::io_errno(&e),
-        })?;
-    fifo.write_all(b"0").map_err(|e| ProcessError::Sys {
-        what: "writing to exec.fifo".into(),
-        source: namespaces::io_errno(&e),
-    })
+/// Installs the seccomp filter; a NOTIFY listener goes to the parent over the sync channel.
+fn install_seccomp(a: &InitArgs, f: &security::seccomp::Filter) -> Result<(), ProcessError> {
+    if let Some(listener) = f.install().map_err(security::SecurityError::from)? {
+        a.chan.send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&listener))?;
+    }
+    Ok(())
+}
+
+/// Blocks until `husk start` opens exec.fifo for reading; returns the fifo to write to. The
+/// O_PATH fd is re-opened for writing through the verified procfs.
+fn open_exec_fifo(
+    procfs: &security::procfs::ProcFs,
+    fifo_fd: RawFd,
+) -> Result<std::fs::File, ProcessError> {
+    let fd = procfs.reopen_fd(fifo_fd, nix::fcntl::OFlag::O_WRONLY)?;
+    Ok(std::fs::File::from(fd))
 }
 
 fn in_container_state(a: &InitArgs, status: Status) -> Vec<u8> {

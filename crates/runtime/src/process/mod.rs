@@ -1,6 +1,9 @@
 //! The container's init process: the sync channel with the parent, and the init side.
 
+pub mod console;
+pub mod exec_init;
 pub mod exec_path;
+pub mod foreground;
 pub mod init;
 pub mod sync;
 

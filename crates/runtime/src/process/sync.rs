@@ -1,9 +1,13 @@
 //! The parent <-> init sync channel: a SOCK_SEQPACKET socketpair carrying one typed message
 //! per packet (JSON-encoded). The protocol is documented as a table in docs/architecture.md.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 use super::ProcessError;
@@ -22,6 +26,9 @@ pub enum Msg {
     HooksDone,
     /// init -> parent: setup is complete; init now blocks on exec.fifo.
     Ready,
+    /// init -> parent: the seccomp filter is installed; its notification listener comes with
+    /// this message (SCM_RIGHTS) for the parent to hand to `linux.seccomp.listenerPath`.
+    SeccompListener,
     /// either side: this failed; the message carries the whole cause.
     Error(String),
 }
@@ -91,6 +98,57 @@ impl Channel {
             .map_err(|e| ProcessError::Protocol(format!("decoding a message: {e}")))
     }
 
+    /// Send `msg` with `fd` attached (SCM_RIGHTS), in one packet.
+    pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd) -> Result<(), ProcessError> {
+        let buf = serde_json::to_vec(msg)
+            .map_err(|e| ProcessError::Protocol(format!("encoding {msg:?}: {e}")))?;
+        let iov = [IoSlice::new(&buf)];
+        let fds = [fd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        loop {
+            match sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+                Err(nix::Error::EINTR) => continue,
+                Err(source) => {
+                    return Err(ProcessError::Sync { what: format!("sending {}", msg.name()), source })
+                }
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Like [`Channel::recv`], also returning the fd that came with the message, if any.
+    pub fn recv_with_fd(&self) -> Result<(Option<Msg>, Option<OwnedFd>), ProcessError> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fds) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = loop {
+                match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                    Err(nix::Error::EINTR) => continue,
+                    Err(source) => return Err(ProcessError::Sync { what: "receiving".into(), source }),
+                    Ok(m) => break m,
+                }
+            };
+            let mut fds = Vec::new();
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    if let ControlMessageOwned::ScmRights(v) = c {
+                        fds.extend(v);
+                    }
+                }
+            }
+            (msg.bytes, fds)
+        };
+        let mut fds = fds.into_iter().map(crate::sys::seccomp::adopt_received_fd);
+        let fd = fds.next();
+        if n == 0 {
+            return Ok((None, fd));
+        }
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| ProcessError::Protocol(format!("decoding a message: {e}")))?;
+        Ok((Some(msg), fd))
+    }
+
     /// Waits for exactly `want`; an Error message becomes ProcessError::Init.
     pub fn expect(&self, want: &Msg) -> Result<(), ProcessError> {
         match self.recv()? {
@@ -117,6 +175,7 @@ impl Msg {
             Msg::RunHooks => "RunHooks",
             Msg::HooksDone => "HooksDone",
             Msg::Ready => "Ready",
+            Msg::SeccompListener => "SeccompListener",
             Msg::Error(_) => "Error",
         }
     }
@@ -142,6 +201,22 @@ mod tests {
         }
         drop(a);
         assert_eq!(b.recv().expect("recv"), None);
+    }
+
+    #[test]
+    fn an_fd_travels_with_a_message() {
+        let (a, b) = Channel::pair().expect("socketpair");
+        let (r, w) = nix::unistd::pipe().expect("pipe");
+        a.send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&w)).expect("send");
+        drop(w);
+        let (msg, fd) = b.recv_with_fd().expect("recv");
+        assert_eq!(msg, Some(Msg::SeccompListener));
+        let fd = fd.expect("fd");
+        nix::unistd::write(&fd, b"x").expect("write through the received fd");
+        let mut buf = [0u8; 1];
+        assert_eq!(nix::unistd::read(&r, &mut buf).expect("read"), 1);
+        a.send(&Msg::Ready).expect("send");
+        assert_eq!(b.recv_with_fd().expect("recv").0, Some(Msg::Ready));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! After pivot_root: delayed read-only remounts, read-only root, sysctl, readonly paths and
 //! masked paths (runc's order), then the rootfs propagation. Paths are container paths now.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fstat, makedev, Mode};
 use oci_spec::runtime::Spec;
 
 use super::mounts::remount_bind;
@@ -99,7 +102,10 @@ fn mask_path(p: &Path) -> Result<(), RootfsError> {
     let r = if meta.is_dir() {
         mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
     } else {
-        mount(Some("/dev/null"), p, NONE, MsFlags::MS_BIND, NONE)
+        let null = open_null()?;
+        // The target may be a symlink: after pivot_root it can only lead inside the container.
+        nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .and_then(|target| crate::sys::fsmount::bind_fd(null.as_fd(), target.as_fd()))
     };
     match r {
         Ok(()) => Ok(()),
@@ -115,6 +121,25 @@ fn mask_path(p: &Path) -> Result<(), RootfsError> {
             }
         ))(e)),
     }
+}
+
+/// The container's /dev/null, opened without following a symlink and checked to be the null
+/// device: a /dev/null swapped for a symlink (CVE-2025-31133) must never be bind-mounted over
+/// a masked path.
+fn open_null() -> Result<OwnedFd, RootfsError> {
+    let null = open_nofollow(Path::new("/dev/null")).map_err(sys("masking: opening /dev/null"))?;
+    let st = fstat(&null).map_err(sys("masking: stat of /dev/null"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != makedev(1, 3) {
+        return Err(RootfsError::Invalid(
+            "masking paths: /dev/null in the container is not the null device (1:3); refusing to mount it".into(),
+        ));
+    }
+    Ok(null)
+}
+
+/// O_PATH fd of `p` itself (a final symlink is not followed).
+fn open_nofollow(p: &Path) -> Result<OwnedFd, Errno> {
+    nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
 }
 
 /// Bind the console pty onto /dev/console (created as an empty file if missing).
@@ -148,7 +173,22 @@ pub(crate) fn mount_console(pty: &Path) -> Result<(), RootfsError> {
             .map_err(super::io("creating /dev/console"))?;
     }
     tracing::debug!(pty = %pty.display(), "bind-mounting the console");
-    mount(Some(pty), console, NONE, MsFlags::MS_BIND, NONE).map_err(sys(format!(
+    // By fd at both ends, checked after opening: nothing swapped in between the checks above
+    // and the mount can redirect it (CVE-2025-52565).
+    let target = open_nofollow(console).map_err(sys("opening /dev/console"))?;
+    let kind = fstat(&target).map_err(sys("stat of /dev/console"))?.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(RootfsError::Invalid(
+            "/dev/console is neither a file nor a device: refusing to mount the console on it".into(),
+        ));
+    }
+    let source = open_nofollow(pty).map_err(sys(format!("opening console {}", pty.display())))?;
+    if fstat(&source).map_err(sys(format!("stat of {}", pty.display())))?.st_mode & libc::S_IFMT
+        != libc::S_IFCHR
+    {
+        return Err(RootfsError::Invalid(format!("console {} is not a device", pty.display())));
+    }
+    crate::sys::fsmount::bind_fd(source.as_fd(), target.as_fd()).map_err(sys(format!(
         "bind-mounting console {} on /dev/console",
         pty.display()
     )))

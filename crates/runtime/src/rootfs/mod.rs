@@ -124,6 +124,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         root: &root,
         in_userns: cfg.in_userns,
         cgroupns: cgroup::has_cgroupns(cfg.spec),
+        mount_label: linux.and_then(|l| l.mount_label().as_deref()),
     };
     for m in mounts {
         mounts::mount_entry(&ctx, m)?;

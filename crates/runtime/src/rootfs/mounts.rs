@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub in_userns: bool,
     /// The container has a cgroup namespace (new or joined).
     pub cgroupns: bool,
+    /// `linux.mountLabel`: the SELinux `context=` of the filesystems that take one.
+    pub mount_label: Option<&'a str>,
 }
 
 /// Per-mount flags that a bind remount keeps from the current mount unless told otherwise.
@@ -231,6 +233,7 @@ pub(crate) fn filesystem(
 ) -> Result<(), RootfsError> {
     let root = ctx.root;
     let mut data = opts.data.clone();
+    data.extend(crate::security::lsm::mount_label_option(typ, ctx.mount_label));
     let (target, existed) = match root.open_path(dest) {
         Ok(fd) => (fd, true),
         Err(Errno::ENOENT) => (root.mkdir_all(dest)?, false),

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
 
 use super::{paths, sys, RootfsError};
@@ -94,6 +94,13 @@ impl Root {
 
     /// `mkdir -p` of a container path inside the rootfs; returns an O_PATH fd of the directory.
     pub(crate) fn mkdir_all(&self, cpath: &Path) -> Result<OwnedFd, RootfsError> {
+        self.mkdir_all_depth(cpath, 0)
+    }
+
+    /// `mkdir_all`, where a dangling symlink on the way is followed (inside the rootfs, as
+    /// RESOLVE_IN_ROOT would) and its target created; `depth` bounds symlink chains.
+    fn mkdir_all_depth(&self, cpath: &Path, depth: u32) -> Result<OwnedFd, RootfsError> {
+        const MAX_SYMLINKS: u32 = 40;
         let dest = paths::clean(cpath);
         let dir = OFlag::O_PATH | OFlag::O_DIRECTORY;
         match self.open_at(&dest, dir) {
@@ -113,6 +120,16 @@ impl Root {
             prefix.push(name);
             cur = match self.open_at(&prefix, dir) {
                 Ok(fd) => fd,
+                Err(Errno::ENOENT) if depth < MAX_SYMLINKS && is_symlink(&cur, name) => {
+                    // A dangling symlink: create its target, resolved against the rootfs.
+                    let target = readlinkat(cur.as_fd(), name)
+                        .map_err(sys(self.ctx("reading symlink", &prefix)))?;
+                    let parent = prefix.parent().unwrap_or(Path::new("/"));
+                    let resolved = paths::clean(&parent.join(target));
+                    let fd = self.mkdir_all_depth(&resolved, depth + 1)?;
+                    prefix = resolved;
+                    fd
+                }
                 Err(Errno::ENOENT) => {
                     match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
@@ -158,4 +175,10 @@ impl Root {
         self.open_path(&dest)
             .map_err(sys(self.ctx("opening new file", &dest)))
     }
+}
+
+/// Whether `name` in the directory `dir` is a symlink (not followed).
+fn is_symlink(dir: &OwnedFd, name: &OsStr) -> bool {
+    nix::sys::stat::fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK)
 }

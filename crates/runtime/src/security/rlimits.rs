@@ -58,18 +58,17 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<(), SecurityError> {
     Ok(())
 }
 
-/// Write `adj` to `/proc/self/oom_score_adj`.
+/// Write `adj` to `/proc/self/oom_score_adj`, through a verified private procfs (a file the
+/// container mounted over /proc must not receive it).
 pub fn set_oom_score_adj(adj: i32) -> Result<(), SecurityError> {
-    std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-        let reason = match e.raw_os_error() {
-            Some(n) if n == libc::EACCES || n == libc::EPERM => {
-                format!(
-                    "{:?} (lowering it needs CAP_SYS_RESOURCE)",
-                    Errno::from_raw(n)
-                )
+    let procfs = super::procfs::ProcFs::open()?;
+    procfs.write("self/oom_score_adj", adj.to_string().as_bytes()).map_err(|e| {
+        let reason = match &e {
+            SecurityError::Syscall { errno: errno @ (Errno::EACCES | Errno::EPERM), .. } => {
+                format!("{errno:?} (lowering it needs CAP_SYS_RESOURCE)")
             }
-            Some(n) => format!("{:?}", Errno::from_raw(n)),
-            None => e.to_string(),
+            SecurityError::Syscall { errno, .. } => format!("{errno:?}"),
+            other => other.to_string(),
         };
         SecurityError::OomScoreAdj { value: adj, reason }
     })

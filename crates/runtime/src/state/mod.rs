@@ -123,12 +123,12 @@ pub struct ContainerState {
 impl ContainerState {
     /// Live status: the recorded status refined by the process. The pid gone, a zombie, or
     /// started at a different time -> Stopped; alive and recorded Created/Creating -> Created
-    /// while the exec fifo exists, else Running.
+    /// while the exec fifo exists, else Running; Paused while the cgroup is frozen.
     pub fn current_status(&self, fifo_exists: bool) -> Status {
         if self.status == Status::Stopped || !self.process_alive() {
             return Status::Stopped;
         }
-        match self.status {
+        let live = match self.status {
             Status::Created | Status::Creating => {
                 if fifo_exists {
                     Status::Created
@@ -137,6 +137,14 @@ impl ContainerState {
                 }
             }
             other => other,
+        };
+        // Paused is not recorded: it is whatever the freezer says (as runc derives it).
+        if self.cgroup.is_frozen() {
+            Status::Paused
+        } else if live == Status::Paused {
+            Status::Running
+        } else {
+            live
         }
     }
 

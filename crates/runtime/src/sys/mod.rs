@@ -5,6 +5,10 @@
 //! else in the crate uses these wrappers or nix's safe API.
 #![allow(unsafe_code)]
 
+pub mod bpf;
 pub mod mount;
 pub mod process;
+pub mod fsmount;
+pub mod seccomp;
 pub mod security;
+pub mod term;

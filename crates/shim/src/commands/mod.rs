@@ -10,7 +10,9 @@ use husk_runtime::Runtime;
 
 use crate::cli::{Cli, Command};
 
+pub mod cgroups;
 mod container;
+mod exec;
 mod info;
 mod list;
 
@@ -55,11 +57,17 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Start(a) => container::start(&rt()?, &a.id),
         Command::Run(a) => container::run(&rt()?, a),
         Command::State(a) => container::state(&rt()?, &a.id),
+        Command::Exec(a) => exec::exec(&rt()?, a),
         Command::Kill(a) => container::kill(&rt()?, a),
         Command::Delete(a) => container::delete(&rt()?, a),
         Command::List(a) => list::list(&rt()?, a),
         Command::Spec(a) => info::spec(a),
         Command::Features => info::features(),
+        Command::Update(a) => cgroups::update(&rt()?, a),
+        Command::Pause(a) => cgroups::pause(&rt()?, &a.id),
+        Command::Resume(a) => cgroups::resume(&rt()?, &a.id),
+        Command::Ps(a) => cgroups::ps(&rt()?, a),
+        Command::Events(a) => cgroups::events(&rt()?, a),
     }
 }
 

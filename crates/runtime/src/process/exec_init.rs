@@ -1,0 +1,254 @@
+//! The process `husk exec` forks to enter a running container. It is born in the container's
+//! pid and time namespaces (the parent joined those "for children" before forking, so no
+//! second fork is needed), non-dumpable (inherited), and then: joins the container's cgroup,
+//! joins every other namespace of the container's init in one setns(pidfd) (the kernel enters
+//! the user namespace first), takes the container's root, starts a session, sets up its
+//! terminal, and applies cwd, rlimits, oom_score_adj, AppArmor/SELinux labels, user, groups,
+//! capabilities, no_new_privs and the container's seccomp filter before it execs. Every error goes back to `husk exec` over the channel; on
+//! success the channel (close-on-exec) just closes.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::Process;
+
+use super::sync::{Channel, Msg};
+use super::{console, exec_path, ProcessError};
+use crate::namespaces::io_errno;
+use crate::security;
+use crate::sys::process::{cloexec_from, reset_signal_dispositions};
+
+/// What the exec'd process needs, prepared by `husk exec` before the fork.
+pub struct ExecArgs<'a> {
+    /// The container id (keyring name, console request).
+    pub id: &'a str,
+    pub process: &'a Process,
+    /// The container's `linux.seccomp`, compiled by `husk exec`.
+    pub seccomp: Option<&'a security::seccomp::Filter>,
+    /// A pidfd of the container's init: the namespaces to join are its.
+    pub pidfd: BorrowedFd<'a>,
+    /// The namespaces to join here (pid and time were joined for children by the parent).
+    pub join: CloneFlags,
+    /// `/proc/<init>/root`, opened by the parent: the container's root even when it was set
+    /// up with `--no-pivot` (MS_MOVE + chroot), where the mount namespace's root is not it.
+    pub root: BorrowedFd<'a>,
+    /// `cgroup.procs` of the container's cgroup (or the sub-cgroup asked for), every
+    /// hierarchy.
+    pub cgroup_procs: &'a [PathBuf],
+    /// The connected console socket (or socketpair end) when the process has a terminal.
+    pub console: Option<BorrowedFd<'a>>,
+    pub preserve_fds: u32,
+    pub chan: &'a Channel,
+    /// The parent's fds the process must not keep (its channel end, its console end).
+    pub close_fds: Vec<RawFd>,
+}
+
+/// Runs in the forked child; never returns. On error the cause goes to `husk exec` and the
+/// child exits 1.
+pub fn run(args: ExecArgs) -> ! {
+    for fd in &args.close_fds {
+        let _ = nix::unistd::close(*fd);
+    }
+    let err = match setup(&args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if args.chan.send(&Msg::Error(err.to_string())).is_err() {
+        let _ = writeln!(std::io::stderr(), "husk exec: {err}");
+    }
+    crate::sys::process::exit_now(1)
+}
+
+fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
+    let p = a.process;
+    // Join the cgroup while the host's /sys/fs/cgroup is still in view ("0" is the writer).
+    for procs in a.cgroup_procs {
+        std::fs::write(procs, "0").map_err(|e| ProcessError::Sys {
+            what: format!("joining the container's cgroup: writing to {}", procs.display()),
+            source: io_errno(&e),
+        })?;
+    }
+    if !a.join.is_empty() {
+        nix::sched::setns(a.pidfd, a.join).map_err(|e| ProcessError::Namespace {
+            what: format!("joining the namespaces {} of the container's init", ns_names(a.join)),
+            source: e,
+        })?;
+    }
+    if a.join.contains(CloneFlags::CLONE_NEWUSER) {
+        become_root()?;
+    }
+    take_root(a.root)?;
+    nix::unistd::setsid().map_err(ProcessError::sys("setsid"))?;
+    if let Some(sock) = a.console {
+        let uid = Uid::from_raw(p.user().uid());
+        console::setup(sock, a.id, console::console_size(p), uid, |_| Ok(()))?;
+        let _ = nix::unistd::close(sock.as_raw_fd());
+    }
+    join_session_keyring(a.id);
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd).map_err(ProcessError::sys(format!(
+        "chdir to process.cwd {} in the container",
+        cwd.display()
+    )))?;
+    security::check_cwd_inside_root(cwd)?;
+
+    let args = p.args().clone().unwrap_or_default();
+    let mut env = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(p.user().uid())));
+    }
+    let arg0 = args.first().map(String::as_str).unwrap_or_default();
+    let exe = exec_path::resolve(arg0, exec_path::path_from_env(&env), cwd).map_err(ProcessError::Init)?;
+    let argv = cstrings(&args, "process.args")?;
+    let envp = cstrings(&env, "process.env")?;
+    let exe = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| ProcessError::Init("process.args[0] contains a NUL byte".into()))?;
+
+    if let Some(rlimits) = p.rlimits() {
+        security::set_rlimits(rlimits)?;
+    }
+    if let Some(adj) = p.oom_score_adj() {
+        security::set_oom_score_adj(adj)?;
+    }
+    let labels = [p.apparmor_profile(), p.selinux_label()];
+    if labels.iter().any(|l| l.as_deref().is_some_and(|v| !v.is_empty())) {
+        let procfs = security::procfs::ProcFs::open()?;
+        security::lsm::apply_exec_labels(&procfs, p)?;
+    }
+    // seccomp as late as it can go, as in init (process/init.rs explains the three places).
+    let mut seccomp = a.seccomp;
+    if let Some(f) = seccomp.filter(|_| security::seccomp_before_identity(p)) {
+        install_seccomp(a, f)?;
+        seccomp = None;
+    }
+    security::apply_identity(p)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        security::set_no_new_privs()?;
+    }
+    // Only stdio (or the terminal) and the preserved fds reach the process.
+    cloexec_from(3 + a.preserve_fds).map_err(ProcessError::sys("close_range"))?;
+    if let Some(f) = seccomp.filter(|f| f.needs_listener()) {
+        install_seccomp(a, f)?;
+        seccomp = None;
+    }
+    reset_signal_dispositions();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(ProcessError::sys("resetting the signal mask"))?;
+    if let Some(f) = seccomp {
+        install_seccomp(a, f)?;
+    }
+    let err = match nix::unistd::execve(&exe, &argv, &envp) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    Err(ProcessError::Sys { what: format!("exec {arg0:?}"), source: err })
+}
+
+/// Installs the seccomp filter; a NOTIFY listener goes to `husk exec` over the channel.
+fn install_seccomp(a: &ExecArgs, f: &security::seccomp::Filter) -> Result<(), ProcessError> {
+    if let Some(listener) = f.install().map_err(security::SecurityError::from)? {
+        a.chan.send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&listener))?;
+    }
+    Ok(())
+}
+
+/// After setns(mnt) the root is the mount namespace's root; with `--no-pivot` the container's
+/// root is a mount on top of it, entered by chroot. Take the init's root if it differs.
+fn take_root(root: BorrowedFd) -> Result<(), ProcessError> {
+    let want = nix::sys::stat::fstat(root).map_err(ProcessError::sys("fstat of the container's root"))?;
+    let have = std::fs::metadata("/").map_err(|e| ProcessError::Sys {
+        what: "stat of /".into(),
+        source: io_errno(&e),
+    })?;
+    if have.dev() == want.st_dev as u64 && have.ino() == want.st_ino as u64 {
+        return Ok(());
+    }
+    nix::unistd::fchdir(root).map_err(ProcessError::sys("fchdir to the container's root"))?;
+    nix::unistd::chroot(".").map_err(ProcessError::sys("chroot to the container's root"))
+}
+
+/// setresuid/setresgid 0 in the joined user namespace, so the setup runs as its root.
+fn become_root() -> Result<(), ProcessError> {
+    let root = Gid::from_raw(0);
+    nix::unistd::setresgid(root, root, root).map_err(ProcessError::sys("setresgid(0) in the container's user namespace"))?;
+    let root = Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root).map_err(ProcessError::sys("setresuid(0) in the container's user namespace"))
+}
+
+/// The container's session keyring `_ses.<id>` (joined, or made if it is not reachable), as
+/// runc does for exec. A failure only costs the keyring: warned, not fatal.
+fn join_session_keyring(id: &str) {
+    let Ok(name) = CString::new(format!("_ses.{id}")) else { return };
+    match crate::sys::process::join_session_keyring(&name) {
+        Ok(()) | Err(nix::Error::ENOSYS) => {}
+        Err(e) => tracing::warn!("joining the session keyring _ses.{id}: {e}"),
+    }
+}
+
+/// HOME for `uid` from the container's /etc/passwd, "/" when it has none (as runc does).
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| home_in_passwd(&text, uid))
+        .unwrap_or_else(|| "/".into())
+}
+
+fn home_in_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
+            .then(|| f[5].to_string())
+    })
+}
+
+fn ns_names(flags: CloneFlags) -> String {
+    let all = [
+        (CloneFlags::CLONE_NEWUSER, "user"),
+        (CloneFlags::CLONE_NEWNS, "mount"),
+        (CloneFlags::CLONE_NEWNET, "network"),
+        (CloneFlags::CLONE_NEWIPC, "ipc"),
+        (CloneFlags::CLONE_NEWUTS, "uts"),
+        (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
+        (CloneFlags::CLONE_NEWPID, "pid"),
+        (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
+    ];
+    let names: Vec<&str> = all.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
+    names.join(",")
+}
+
+fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>, ProcessError> {
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| ProcessError::Init(format!("{field} entry {s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_from_passwd() {
+        let text = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/u:/bin/sh\nodd:x:7:7\n";
+        assert_eq!(home_in_passwd(text, 0).as_deref(), Some("/root"));
+        assert_eq!(home_in_passwd(text, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(home_in_passwd(text, 7), None);
+        assert_eq!(home_in_passwd(text, 42), None);
+    }
+
+    #[test]
+    fn namespace_names() {
+        let f = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
+        assert_eq!(ns_names(f), "user,mount,uts");
+        assert_eq!(ns_names(CloneFlags::empty()), "");
+    }
+}

@@ -1,0 +1,187 @@
+#!/bin/bash
+# husk benchmark: husk, runc and crun side by side, in ONE hyperfine run, every runtime
+# inside the same `v1-only` wrapper (crun refuses this host's hybrid cgroup layout; see
+# ../shared/HOST.md), on the same busybox bundle running `true`:
+#   - create + start + delete -f   (the lifecycle a container engine drives)
+#   - run                          (foreground run, deleted on exit)
+# then the peak RSS of `run` for each (GNU time %M, median of $RSS_RUNS), husk's stripped
+# binary size, ratios to crun, and docs/benchmarks.md.
+#
+# Environment:
+#   HUSK_BIN     husk binary (default: <repo>/target/release/husk; skipped if missing)
+#   SHARED_DIR   dir holding v1-only (default: <repo>/../shared)
+#   RUNS         hyperfine runs per command (default 50), WARMUP (default 5)
+#   RSS_RUNS     runs for the RSS median (default 7)
+#   RUNTIMES     which runtimes (default "husk runc crun")
+#   OUT          report file (default <repo>/docs/benchmarks.md; "-" = don't write)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+shared=${SHARED_DIR:-$repo/../shared}
+v1only=$shared/v1-only
+husk_bin=${HUSK_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/husk}
+runs=${RUNS:-50}
+warmup=${WARMUP:-5}
+rss_runs=${RSS_RUNS:-7}
+runtimes=${RUNTIMES:-husk runc crun}
+out=${OUT:-$repo/docs/benchmarks.md}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "must run as root"
+[ -x "$v1only" ] || die "$v1only not found (set SHARED_DIR)"
+for t in hyperfine jq /usr/bin/time busybox; do
+    command -v "$t" >/dev/null || die "$t missing (make deps)"
+done
+
+# Resolve the runtimes to measure.
+declare -A bin
+names=()
+skipped=()
+for r in $runtimes; do
+    case $r in
+        husk) b=$husk_bin ;;
+        *) b=$(command -v "$r" || true) ;;
+    esac
+    if [ -n "$b" ] && [ -x "$b" ]; then
+        bin[$r]=$(readlink -f "$b")
+        names+=("$r")
+    else
+        echo "bench: $r not found${b:+ at $b}, skipped" >&2
+        skipped+=("$r")
+    fi
+done
+[ ${#names[@]} -gt 0 ] || die "no runtime to measure"
+
+work=$(mktemp -d /tmp/husk-bench.XXXXXX)
+cleanup() {
+    for r in "${names[@]}"; do
+        for id in "bench-$r-csd" "bench-$r-run" "bench-$r-rss"; do
+            "${bin[$r]}" --root "$work/root-$r" delete -f "$id" >/dev/null 2>&1 || true
+        done
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The bundle: busybox-static rootfs, runc's default config with terminal off and `true`.
+bundle=$work/bundle
+mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" \
+    "$bundle/rootfs/tmp" "$bundle/rootfs/etc"
+cp "$(readlink -f "$(command -v busybox)")" "$bundle/rootfs/bin/busybox"
+ln -s busybox "$bundle/rootfs/bin/sh"
+ln -s busybox "$bundle/rootfs/bin/true"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$bundle/rootfs/etc/passwd"
+echo 'root:x:0:' >"$bundle/rootfs/etc/group"
+(cd "$work" && runc spec --bundle "$work" && mv "$work/config.json" "$work/spec.json")
+jq '.process.terminal = false | .process.args = ["/bin/true"] | del(.linux.resources)' \
+    "$work/spec.json" >"$bundle/config.json"
+
+# Each runtime gets its own state root and cgroup parent is the runtime's default.
+cmds=()
+for r in "${names[@]}"; do
+    b=${bin[$r]}
+    root=$work/root-$r
+    cmds+=(-n "$r create+start+delete"
+        "$b --root $root create --bundle $bundle bench-$r-csd >/dev/null && $b --root $root start bench-$r-csd && $b --root $root delete -f bench-$r-csd")
+done
+for r in "${names[@]}"; do
+    b=${bin[$r]}
+    cmds+=(-n "$r run" "$b --root $work/root-$r run --bundle $bundle bench-$r-run")
+done
+
+echo "== hyperfine ($runs runs each, inside v1-only)"
+"$v1only" hyperfine --warmup "$warmup" --runs "$runs" --time-unit millisecond \
+    --export-json "$work/hyperfine.json" "${cmds[@]}"
+
+# Peak RSS of `run`, median of $rss_runs, also inside v1-only.
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A rss
+for r in "${names[@]}"; do
+    b=${bin[$r]}
+    vals=$("$v1only" sh -c '
+        b=$1 root=$2 bundle=$3 id=$4 n=$5
+        i=0
+        while [ $i -lt $n ]; do
+            /usr/bin/time -f %M -o "$root.rss" "$b" --root "$root" run --bundle "$bundle" "$id" >/dev/null
+            tail -n 1 "$root.rss"
+            i=$((i + 1))
+        done' rss "$b" "$work/root-$r" "$bundle" "bench-$r-rss" "$rss_runs")
+    rss[$r]=$(echo "$vals" | median)
+done
+
+# Figures (ms) from hyperfine's JSON.
+ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/hyperfine.json"; }
+declare -A csd run
+for r in "${names[@]}"; do
+    csd[$r]=$(ms "$r create+start+delete")
+    run[$r]=$(ms "$r run")
+done
+ratio() { # ratio VALUE REF
+    if [ -n "${2:-}" ]; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; else echo "-"; fi
+}
+fmt() { awk -v a="$1" 'BEGIN { printf "%.1f", a }'; }
+ref_csd=${csd[crun]:-}
+ref_run=${run[crun]:-}
+ref_rss=${rss[crun]:-}
+
+version() { "$1" --version 2>/dev/null | head -n 1; }
+size=""
+if [ -n "${bin[husk]:-}" ]; then
+    strip -o "$work/husk.stripped" "${bin[husk]}"
+    size=$(stat -c %s "$work/husk.stripped")
+fi
+
+table() {
+    echo "| runtime | create+start+delete (ms) | ratio to crun | run (ms) | ratio to crun | peak RSS of run (KiB) | ratio to crun |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for r in "${names[@]}"; do
+        echo "| $r | $(fmt "${csd[$r]}") | $(ratio "${csd[$r]}" "$ref_csd") | $(fmt "${run[$r]}") | $(ratio "${run[$r]}" "$ref_run") | ${rss[$r]} | $(ratio "${rss[$r]}" "$ref_rss") |"
+    done
+}
+
+echo
+echo "== results (medians; ratios to crun)"
+table
+if [ -n "$size" ]; then
+    echo "husk stripped binary: $size bytes ($((size / 1024)) KiB)"
+fi
+
+[ "$out" = "-" ] && exit 0
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`make bench\` (integration/bench/bench.sh). Last run: $(date -u +%Y-%m-%dT%H:%MZ),"
+    echo "$(uname -sr), $(nproc) CPUs. All runtimes ran side by side in one hyperfine run ($runs runs"
+    echo "each, $warmup warm-up), each with its own \`--root\`, all inside \`../shared/v1-only\` (a private"
+    echo "mount namespace with only this host's cgroup v1 hierarchies: crun refuses the hybrid layout, and"
+    echo "the others run in the same wrapper for fairness). The bundle is a busybox-static rootfs with"
+    echo "\`runc spec\`'s config (terminal off, no \`linux.resources\`) running \`/bin/true\`."
+    echo
+    echo "- *create+start+delete*: \`create\`, \`start\`, \`delete -f\` in sequence."
+    echo "- *run*: foreground \`run\` (the container is deleted when it exits)."
+    echo "- *peak RSS*: GNU time's \`%M\` for \`run\`, median of $rss_runs runs."
+    echo
+    echo "The machine is shared and noisy: compare the ratios within one run, not absolute times"
+    echo "across runs."
+    echo
+    table
+    echo
+    for r in "${skipped[@]}"; do
+        echo "Not measured in this run: $r (binary not found)."
+        echo
+    done
+    if [ -n "$size" ]; then
+        echo "husk's stripped binary: $size bytes ($((size / 1024)) KiB)."
+        echo
+    fi
+    echo "Versions:"
+    echo
+    for r in "${names[@]}"; do
+        echo "- $r: $(version "${bin[$r]}")"
+    done
+    echo
+    echo "Targets (issue 3): husk no slower than crun on both timings and RSS no higher than"
+    echo "crun's; the project's goal is 0.75× crun for create+start+delete."
+} >"$out"
+echo "wrote $out"

@@ -1,0 +1,264 @@
+#!/bin/sh
+# The cgroup v2 checks, run inside the pure cgroup v2 VM against the runtime given as $1.
+# One line per check, `PASS name` or `FAIL name: why`, then
+# `HUSK-VM-SUMMARY passed=N failed=M`, which tests/cgroup_v2_vm.rs parses.
+R=${1:?usage: tests.sh RUNTIME}
+ROOT=/run/husk-vm-state
+CG=/sys/fs/cgroup
+W=/tmp/vmtest
+passed=0
+failed=0
+
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+rt() { "$R" --root "$ROOT" "$@"; }
+
+# expect NAME ACTUAL WANT
+expect() {
+  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+# expect_file NAME FILE WANT
+expect_file() {
+  expect "$1" "$(cat "$2" 2>&1)" "$3"
+}
+# waitfor SECONDS COMMAND...: until COMMAND succeeds
+waitfor() {
+  n=$(($1 * 10)); shift
+  while [ $n -gt 0 ]; do
+    "$@" && return 0
+    sleep 0.1
+    n=$((n - 1))
+  done
+  return 1
+}
+nonempty() { [ -s "$1" ]; }
+
+# mkbundle NAME ARGS_JSON RESOURCES_JSON [LINUX_DEVICES_JSON]: $W/NAME, cgroup /husk-vm/NAME
+mkbundle() {
+  b=$W/$1
+  rm -rf "$b"
+  mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/sys" "$b/rootfs/dev" "$b/rootfs/tmp"
+  cp /bin/busybox "$b/rootfs/bin/busybox"
+  for a in sh sleep cat echo head tail seq ls true; do ln -s busybox "$b/rootfs/bin/$a"; done
+  cat > "$b/config.json" <<JSON
+{
+  "ociVersion": "1.0.2",
+  "process": {
+    "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": $2,
+    "env": [ "PATH=/bin" ], "cwd": "/",
+    "capabilities": { "bounding": [ "CAP_KILL" ], "effective": [ "CAP_KILL" ], "permitted": [ "CAP_KILL" ] },
+    "noNewPrivileges": true
+  },
+  "root": { "path": "rootfs" },
+  "hostname": "vm",
+  "mounts": [
+    { "destination": "/proc", "type": "proc", "source": "proc" },
+    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": [ "nosuid", "mode=755" ] },
+    { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [ "nosuid", "noexec", "nodev", "ro" ] },
+    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [ "nosuid", "noexec", "nodev", "ro" ] }
+  ],
+  "linux": {
+    "cgroupsPath": "/husk-vm/$1",
+    "resources": $3,
+    "devices": ${4:-[]},
+    "namespaces": [ { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" } ]
+  }
+}
+JSON
+}
+
+KMSG='[ { "path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 420 } ]'
+
+t_host() {
+  c=$(cat $CG/cgroup.controllers)
+  for want in cpu io memory pids; do
+    case " $c " in *" $want "*) ;; *) fail host-controllers "no $want in '$c'"; return ;; esac
+  done
+  pass host-controllers
+  if grep -q ' cgroup ' /proc/mounts; then fail host-pure-v2 "a v1 hierarchy is mounted"; else pass host-pure-v2; fi
+}
+
+t_apply() {
+  mkbundle apply '["sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max > /tmp/seen; sleep 300"]' \
+    '{ "memory": { "limit": 104857600, "reservation": 52428800, "swap": 209715200 },
+       "cpu": { "shares": 1024, "quota": 50000, "period": 100000, "cpus": "0" },
+       "pids": { "limit": 42 }, "blockIO": { "weight": 300 },
+       "unified": { "memory.high": "94371840" } }'
+  if ! out=$(rt run -d --bundle $W/apply apply 2>&1 </dev/null); then
+    fail apply-run "$out"; return
+  fi
+  d=$CG/husk-vm/apply
+  expect_file apply-memory.max $d/memory.max 104857600
+  expect_file apply-memory.low $d/memory.low 52428800
+  if [ -e $d/memory.swap.max ]; then expect_file apply-memory.swap.max $d/memory.swap.max 104857600; fi
+  expect_file apply-cpu.weight $d/cpu.weight 39
+  expect_file apply-cpu.max $d/cpu.max "50000 100000"
+  expect_file apply-cpuset.cpus $d/cpuset.cpus 0
+  expect_file apply-pids.max $d/pids.max 42
+  expect apply-io.weight "$(head -n1 $d/io.weight 2>&1)" "default 2929"
+  expect_file apply-unified-memory.high $d/memory.high 94371840
+  pid=$(rt state apply | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+  if grep -qx "$pid" $d/cgroup.procs; then pass apply-init-in-cgroup; else fail apply-init-in-cgroup "pid $pid not in $(cat $d/cgroup.procs)"; fi
+  if waitfor 20 nonempty $W/apply/rootfs/tmp/seen; then
+    expect apply-seen-inside "$(cat $W/apply/rootfs/tmp/seen | tr '\n' ' ')" "104857600 42 "
+  else
+    fail apply-seen-inside "the container wrote nothing"
+  fi
+  rt delete --force apply
+  if [ -e $d ]; then fail apply-removed "$d still exists"; else pass apply-removed; fi
+}
+
+t_pids() {
+  mkbundle pids '["sh", "-c", "(for i in $(seq 1 40); do sleep 60 & done) 2>/tmp/err; echo done > /tmp/done; exec sleep 300"]' \
+    '{ "pids": { "limit": 10 } }'
+  rt run -d --bundle $W/pids pids </dev/null || { fail pids-run "run failed"; return; }
+  if waitfor 30 nonempty $W/pids/rootfs/tmp/done; then
+    n=$(cat $CG/husk-vm/pids/pids.current)
+    if [ "$n" -le 10 ]; then pass pids-capped; else fail pids-capped "pids.current $n > 10"; fi
+    if grep -q fork $W/pids/rootfs/tmp/err; then pass pids-fork-refused; else fail pids-fork-refused "$(cat $W/pids/rootfs/tmp/err)"; fi
+  else
+    fail pids-capped "the fork loop did not finish"
+  fi
+  rt delete --force pids
+}
+
+t_oom() {
+  mkbundle oom '["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; head -c 200000000 /dev/zero | tail; echo $? > /tmp/rc; sleep 300"]' \
+    '{ "memory": { "limit": 20971520, "swap": 20971520 } }'
+  rt run -d --bundle $W/oom oom </dev/null || { fail oom-run "run failed"; return; }
+  expect_file oom-swap.max $CG/husk-vm/oom/memory.swap.max 0
+  rt events --interval 1s oom > $W/oom.events 2>&1 &
+  ev=$!
+  waitfor 30 grep -q '"type":"stats"' $W/oom.events || fail oom-events-stats "no stats line: $(cat $W/oom.events)"
+  touch $W/oom/rootfs/tmp/go
+  if waitfor 60 nonempty $W/oom/rootfs/tmp/rc; then
+    rc=$(cat $W/oom/rootfs/tmp/rc)
+    if [ "$rc" != 0 ]; then pass oom-killed; else fail oom-killed "tail exited 0"; fi
+  else
+    fail oom-killed "no exit status"
+  fi
+  if waitfor 30 grep -q '{"type":"oom","id":"oom"}' $W/oom.events; then pass oom-event; else fail oom-event "$(cat $W/oom.events | cut -c1-200)"; fi
+  if grep -q 'oom_kill [1-9]' $CG/husk-vm/oom/memory.events; then pass oom-memory.events; else fail oom-memory.events "$(cat $CG/husk-vm/oom/memory.events)"; fi
+  kill $ev 2>/dev/null
+  wait $ev 2>/dev/null
+  rt delete --force oom
+}
+
+# devices_case NAME DEVICES_RULES WANT(ok|denied)
+devices_case() {
+  mkbundle "$1" '["sh", "-c", "{ echo \"<7>husk vm test\" > /dev/kmsg; } 2>/tmp/err; echo $? > /tmp/rc; head -c1 /dev/null; echo $? > /tmp/null; while true; do if { echo \"<7>again\" > /dev/kmsg; } 2>/dev/null; then echo ok > /tmp/later; fi; sleep 0.2; done"]' \
+    "{ \"devices\": $2 }" "$KMSG"
+  rt run -d --bundle $W/$1 $1 </dev/null || { fail $1-run "run failed"; return; }
+  if waitfor 30 nonempty $W/$1/rootfs/tmp/rc; then
+    rc=$(cat $W/$1/rootfs/tmp/rc)
+    case "$3:$rc" in
+      ok:0) pass $1-kmsg-allowed ;;
+      denied:0) fail $1-kmsg-denied "write to /dev/kmsg succeeded" ;;
+      denied:*) if grep -q "not permitted" $W/$1/rootfs/tmp/err; then pass $1-kmsg-denied; else fail $1-kmsg-denied "$(cat $W/$1/rootfs/tmp/err)"; fi ;;
+      *) fail $1-kmsg-allowed "$(cat $W/$1/rootfs/tmp/err)" ;;
+    esac
+  else
+    fail $1 "the container wrote nothing"
+  fi
+  waitfor 10 nonempty $W/$1/rootfs/tmp/null
+  expect $1-dev-null "$(cat $W/$1/rootfs/tmp/null 2>&1)" 0
+}
+
+t_devices() {
+  devices_case devdeny '[ { "allow": false, "access": "rwm" } ]' denied
+  # update -r with device rules replaces the eBPF program: the write starts to work.
+  cat > $W/devupd.json <<'JSON'
+{ "devices": [ { "allow": false, "access": "rwm" }, { "allow": true, "type": "c", "major": 1, "minor": 11, "access": "w" } ] }
+JSON
+  if out=$(rt update -r $W/devupd.json devdeny 2>&1); then
+    if waitfor 20 nonempty $W/devdeny/rootfs/tmp/later; then pass devices-update-replaces-program; else fail devices-update-replaces-program "still denied after update"; fi
+  else
+    fail devices-update-replaces-program "$out"
+  fi
+  rt delete --force devdeny
+  devices_case devallow '[ { "allow": false, "access": "rwm" }, { "allow": true, "type": "c", "major": 1, "minor": 11, "access": "w" } ]' ok
+  rt delete --force devallow
+}
+
+t_update() {
+  mkbundle upd '["sleep", "300"]' '{ "memory": { "limit": 104857600 }, "pids": { "limit": 50 } }'
+  rt run -d --bundle $W/upd upd </dev/null || { fail update-run "run failed"; return; }
+  if out=$(rt update --memory 200m --pids-limit 20 --cpu-share 512 --cpu-quota 30000 upd 2>&1); then
+    d=$CG/husk-vm/upd
+    expect_file update-memory.max $d/memory.max 209715200
+    expect_file update-pids.max $d/pids.max 20
+    expect_file update-cpu.weight $d/cpu.weight 20
+    expect_file update-cpu.max $d/cpu.max "30000 100000"
+  else
+    fail update "$out"
+  fi
+  echo '{ "unified": { "pids.max": "7" }, "memory": { "limit": 157286400 } }' > $W/upd.json
+  if out=$(rt update -r $W/upd.json upd 2>&1); then
+    expect_file update-r-unified $CG/husk-vm/upd/pids.max 7
+    expect_file update-r-memory $CG/husk-vm/upd/memory.max 157286400
+  else
+    fail update-r "$out"
+  fi
+  rt delete --force upd
+}
+
+t_pause() {
+  mkbundle pause '["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"]' '{}'
+  rt run -d --bundle $W/pause pause </dev/null || { fail pause-run "run failed"; return; }
+  waitfor 20 nonempty $W/pause/rootfs/tmp/n
+  if out=$(rt pause pause 2>&1); then pass pause; else fail pause "$out"; fi
+  expect_file pause-cgroup.freeze $CG/husk-vm/pause/cgroup.freeze 1
+  if rt state pause | grep -q '"status": "paused"'; then pass pause-state-paused; else fail pause-state-paused "$(rt state pause)"; fi
+  a=$(cat $W/pause/rootfs/tmp/n); sleep 1; b=$(cat $W/pause/rootfs/tmp/n)
+  expect pause-no-progress "$b" "$a"
+  rt resume pause || fail resume "resume failed"
+  if waitfor 20 sh -c "[ \"\$(cat $W/pause/rootfs/tmp/n)\" != '$a' ]"; then pass resume-progress; else fail resume-progress "stuck at $a"; fi
+  rt pause pause
+  if out=$(rt delete --force pause 2>&1) && [ ! -e $CG/husk-vm/pause ]; then pass delete-force-paused; else fail delete-force-paused "$out"; fi
+}
+
+t_ps_stats_killall() {
+  mkbundle ps '["sh", "-c", "sleep 301 & sleep 302 & wait"]' '{ "pids": { "limit": 42 }, "memory": { "limit": 104857600 } }'
+  rt run -d --bundle $W/ps ps </dev/null || { fail ps-run "run failed"; return; }
+  pid=$(rt state ps | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+  waitfor 20 sh -c "[ \$(wc -l < $CG/husk-vm/ps/cgroup.procs) -eq 3 ]"
+  j=$(rt ps --format json ps)
+  case "$j" in *"$pid"*) pass ps-json ;; *) fail ps-json "$j lacks $pid" ;; esac
+  s=$(rt events --stats ps)
+  case "$s" in '{"type":"stats","id":"ps","data":{'*) pass stats-envelope ;; *) fail stats-envelope "$s" ;; esac
+  case "$s" in *'"pids":{"current":3,"limit":42}'*) pass stats-pids ;; *) fail stats-pids "$s" ;; esac
+  case "$s" in *'"usage":{"limit":104857600,'*) pass stats-memory ;; *) fail stats-memory "$s" ;; esac
+  rt kill --all ps KILL
+  if waitfor 20 sh -c "[ ! -s $CG/husk-vm/ps/cgroup.procs ]"; then pass kill-all; else fail kill-all "left: $(cat $CG/husk-vm/ps/cgroup.procs)"; fi
+  rt delete --force ps
+}
+
+t_refused() {
+  mkbundle refused '["true"]' '{ "memory": { "swappiness": 10 } }'
+  if out=$(rt create --bundle $W/refused refused 2>&1); then
+    fail refused-swappiness "create succeeded"
+    rt delete --force refused
+  else
+    case "$out" in *memory.swappiness*) pass refused-swappiness ;; *) fail refused-swappiness "$out" ;; esac
+  fi
+  if [ -e $CG/husk-vm/refused ] || [ -e $ROOT/refused ]; then fail refused-nothing-left "leftovers"; else pass refused-nothing-left; fi
+  mkbundle netcls '["true"]' '{ "network": { "classID": 5 } }'
+  if out=$(rt run --bundle $W/netcls netcls 2>&1 </dev/null); then fail refused-network "run succeeded"; else
+    case "$out" in *network.classID*) pass refused-network ;; *) fail refused-network "$out" ;; esac
+  fi
+}
+
+mkdir -p $W
+t_host
+t_apply
+t_pids
+t_oom
+t_devices
+t_update
+t_pause
+t_ps_stats_killall
+t_refused
+if [ -e $CG/husk-vm ]; then fail nothing-left "$CG/husk-vm: $(ls $CG/husk-vm)"; else pass nothing-left; fi
+left=$(ls $ROOT 2>/dev/null)
+expect state-root-empty "$left" ""
+echo "HUSK-VM-SUMMARY passed=$passed failed=$failed"
