@@ -56,7 +56,11 @@ fn exec_enters_every_namespace_of_the_container() {
     let lines = out.lines();
     for l in &lines[..7] {
         let f: Vec<&str> = l.split(' ').collect();
-        assert!(f.len() == 3 && f[1] == f[2] && !f[1].is_empty(), "not the init's namespace: {l}\n{}", out.stdout);
+        assert!(
+            f.len() == 3 && f[1] == f[2] && !f[1].is_empty(),
+            "not the init's namespace: {l}\n{}",
+            out.stdout
+        );
     }
     assert_eq!(lines[7], "exec-box");
     assert_eq!(lines[8], "same-mounts");
@@ -84,7 +88,10 @@ fn exec_joins_the_user_namespace_first() {
     out.assert_ok();
     let l = out.lines();
     assert_eq!(l[0], "0");
-    assert_eq!(l[1].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(
+        l[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
     assert_eq!(l.last().map(String::as_str), Some("0"));
     // On the host, the file belongs to the mapped uid.
     let meta = fs::metadata(b.rootfs().join("tmp/x")).expect("file made by exec");
@@ -103,16 +110,37 @@ fn exec_enters_the_time_namespace() {
     const DAY: f64 = 86400.0;
     let mut b = Bundle::new("exec-time");
     b.namespace("time", None);
-    b.set("/linux/timeOffsets", json!({ "boottime": { "secs": 10 * 86400, "nanosecs": 0 } }));
+    b.set(
+        "/linux/timeOffsets",
+        json!({ "boottime": { "secs": 10 * 86400, "nanosecs": 0 } }),
+    );
     let rt = Runtime::new("exec-time");
     let id = rt.id("c");
     start(&mut b, &rt, &id);
-    let out = exec(&rt, &[], &id, &["sh", "-c", "cut -d' ' -f1 /proc/uptime; readlink /proc/self/ns/time; readlink /proc/1/ns/time"]);
+    let out = exec(
+        &rt,
+        &[],
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cut -d' ' -f1 /proc/uptime; readlink /proc/self/ns/time; readlink /proc/1/ns/time",
+        ],
+    );
     out.assert_ok();
     let l = out.lines();
-    let host_up: f64 = fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+    let host_up: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let inside: f64 = l[0].parse().unwrap_or(0.0);
-    assert!((10.0 * DAY - 5.0..10.0 * DAY + 60.0).contains(&(inside - host_up)), "uptime {inside} vs host {host_up}");
+    assert!(
+        (10.0 * DAY - 5.0..10.0 * DAY + 60.0).contains(&(inside - host_up)),
+        "uptime {inside} vs host {host_up}"
+    );
     assert_eq!(l[1], l[2]);
     assert_ne!(l[1], ns_link("self", "time"));
     rt.delete_force(&id).assert_ok();
@@ -126,8 +154,14 @@ fn exec_sees_the_container_root_with_no_pivot() {
     b.args(&["sleep", "1000"]);
     let rt = Runtime::new("exec-nopivot");
     let id = rt.id("c");
-    rt.run_with(&b, &id, &["--detach", "--no-pivot"]).assert_ok();
-    let out = exec(&rt, &[], &id, &["sh", "-c", "cat /marker; cd /; cd ..; cat marker"]);
+    rt.run_with(&b, &id, &["--detach", "--no-pivot"])
+        .assert_ok();
+    let out = exec(
+        &rt,
+        &[],
+        &id,
+        &["sh", "-c", "cat /marker; cd /; cd ..; cat marker"],
+    );
     assert_eq!(out.assert_ok().stdout, "inside\ninside\n");
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
@@ -144,9 +178,23 @@ fn exec_gets_the_container_seccomp_filter() {
     let rt = Runtime::new("exec-seccomp");
     let id = rt.id("c");
     start(&mut b, &rt, &id);
-    let out = exec(&rt, &[], &id, &["sh", "-c", "grep ^Seccomp: /proc/self/status; mkdir /tmp/d 2>&1 || echo refused"]);
+    let out = exec(
+        &rt,
+        &[],
+        &id,
+        &[
+            "sh",
+            "-c",
+            "grep ^Seccomp: /proc/self/status; mkdir /tmp/d 2>&1 || echo refused",
+        ],
+    );
     out.assert_ok();
-    assert_eq!(status_field(&out.stdout, "Seccomp").as_deref(), Some("2"), "{}", out.stdout);
+    assert_eq!(
+        status_field(&out.stdout, "Seccomp").as_deref(),
+        Some("2"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("refused"), "{}", out.stdout);
     assert!(!b.rootfs().join("tmp/d").exists());
     rt.delete_force(&id).assert_ok();
@@ -161,32 +209,55 @@ fn exec_is_in_the_container_cgroup_and_pid_namespace_detached_with_pid_file() {
     start(&mut b, &rt, &id);
     let pid_file = rt.scratch().join("exec.pid");
     let pf = pid_file.to_string_lossy().into_owned();
-    let out = exec(&rt, &["--detach", "--pid-file", &pf], &id, &["sleep", "999"]);
+    let out = exec(
+        &rt,
+        &["--detach", "--pid-file", &pf],
+        &id,
+        &["sleep", "999"],
+    );
     out.assert_ok();
     let text = fs::read_to_string(&pid_file).expect("pid file");
-    assert!(!text.is_empty() && text.bytes().all(|c| c.is_ascii_digit()), "pid file holds {text:?}");
+    assert!(
+        !text.is_empty() && text.bytes().all(|c| c.is_ascii_digit()),
+        "pid file holds {text:?}"
+    );
     let pid: i32 = text.parse().expect("pid");
     assert!(proc_alive(pid, None), "the exec'd process is not running");
-    assert!(proc_cmdline(pid).starts_with("sleep 999"), "{}", proc_cmdline(pid));
+    assert!(
+        proc_cmdline(pid).starts_with("sleep 999"),
+        "{}",
+        proc_cmdline(pid)
+    );
     let init = rt.pid(&id);
-    assert_eq!(ns_link(&pid.to_string(), "pid"), ns_link(&init.to_string(), "pid"));
+    assert_eq!(
+        ns_link(&pid.to_string(), "pid"),
+        ns_link(&init.to_string(), "pid")
+    );
     assert_eq!(
         fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup"),
         fs::read_to_string(format!("/proc/{init}/cgroup")).expect("cgroup")
     );
     assert!(cgroup_pids(&b).contains(&pid));
     // Detached: husk is gone, the process is not its child any more.
-    let ppid = status_field(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default(), "PPid");
+    let ppid = status_field(
+        &fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default(),
+        "PPid",
+    );
     assert_ne!(ppid.as_deref(), Some("0"));
     rt.delete_force(&id).assert_ok();
-    assert!(wait_for(Duration::from_secs(5), || !proc_alive(pid, None)), "exec'd process outlived delete");
+    assert!(
+        wait_for(Duration::from_secs(5), || !proc_alive(pid, None)),
+        "exec'd process outlived delete"
+    );
     rt.assert_nothing_left(&b, &id);
 }
 
 #[test]
 fn exec_takes_the_config_process_settings() {
     let mut b = Bundle::new("exec-inherit");
-    b.env("FROM_CONFIG=yes").rlimit("RLIMIT_NOFILE", 512, 1024).cwd("/etc");
+    b.env("FROM_CONFIG=yes")
+        .rlimit("RLIMIT_NOFILE", 512, 1024)
+        .cwd("/etc");
     let rt = Runtime::new("exec-inherit");
     let id = rt.id("c");
     start(&mut b, &rt, &id);
@@ -201,8 +272,14 @@ fn exec_takes_the_config_process_settings() {
     assert_eq!(&l[..3], ["yes", "512", "/etc"]);
     let status = out.stdout.clone();
     let default_caps = cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    assert_eq!(status_field(&status, "CapBnd").as_deref(), Some(default_caps.as_str()));
-    assert_eq!(status_field(&status, "CapEff").as_deref(), Some(default_caps.as_str()));
+    assert_eq!(
+        status_field(&status, "CapBnd").as_deref(),
+        Some(default_caps.as_str())
+    );
+    assert_eq!(
+        status_field(&status, "CapEff").as_deref(),
+        Some(default_caps.as_str())
+    );
     assert_eq!(status_field(&status, "NoNewPrivs").as_deref(), Some("1"));
     assert_eq!(l.last().map(String::as_str), Some("0"));
     rt.delete_force(&id).assert_ok();
@@ -216,8 +293,16 @@ fn exec_flags_override_user_cwd_env_caps_and_no_new_privs() {
     let rt = Runtime::new("exec-flags");
     let id = rt.id("c");
     start(&mut b, &rt, &id);
-    let out = exec(&rt, &[], &id, &["sh", "-c", "grep NoNewPrivs /proc/self/status"]);
-    assert_eq!(status_field(&out.assert_ok().stdout, "NoNewPrivs").as_deref(), Some("0"));
+    let out = exec(
+        &rt,
+        &[],
+        &id,
+        &["sh", "-c", "grep NoNewPrivs /proc/self/status"],
+    );
+    assert_eq!(
+        status_field(&out.assert_ok().stdout, "NoNewPrivs").as_deref(),
+        Some("0")
+    );
     let out = exec(
         &rt,
         &[
@@ -229,10 +314,24 @@ fn exec_flags_override_user_cwd_env_caps_and_no_new_privs() {
     );
     out.assert_ok();
     let l = out.lines();
-    assert_eq!(&l[..6], ["1000", "1000", "1000 5", "/tmp", "1 dumb", "/home"]);
-    let caps = cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"]);
-    assert_eq!(status_field(&out.stdout, "CapBnd").as_deref(), Some(caps.as_str()));
-    assert_eq!(status_field(&out.stdout, "NoNewPrivs").as_deref(), Some("1"));
+    assert_eq!(
+        &l[..6],
+        ["1000", "1000", "1000 5", "/tmp", "1 dumb", "/home"]
+    );
+    let caps = cap_mask(&[
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+    ]);
+    assert_eq!(
+        status_field(&out.stdout, "CapBnd").as_deref(),
+        Some(caps.as_str())
+    );
+    assert_eq!(
+        status_field(&out.stdout, "NoNewPrivs").as_deref(),
+        Some("1")
+    );
     // The container's own process is untouched.
     let init = rt.pid(&id);
     let st = fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
@@ -262,7 +361,10 @@ fn exec_with_a_process_json() {
     out.assert_code(3);
     let l = out.lines();
     assert_eq!(&l[..3], ["1000", "/home", "from-json"]);
-    assert_eq!(status_field(&out.stdout, "CapEff").as_deref(), Some(cap_mask(&["CAP_KILL"]).as_str()));
+    assert_eq!(
+        status_field(&out.stdout, "CapEff").as_deref(),
+        Some(cap_mask(&["CAP_KILL"]).as_str())
+    );
     // A malformed process JSON names the field.
     fs::write(&file, r#"{"user":{"uid":"x"},"cwd":"/","args":["true"]}"#).unwrap();
     exec(&rt, &["--process", &file.to_string_lossy()], &id, &[]).assert_error("user.uid", "uid");
@@ -329,23 +431,42 @@ fn foreground_exec_forwards_signals() {
     let mut child = spawn_exec(
         &rt,
         &id,
-        &["sh", "-c", "trap 'echo got-usr1; exit 5' USR1; echo ready; while :; do sleep 0.05; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-usr1; exit 5' USR1; echo ready; while :; do sleep 0.05; done",
+        ],
         &out,
     );
-    assert!(wait_for(Duration::from_secs(10), || fs::read_to_string(&out).unwrap_or_default().contains("ready")));
+    assert!(wait_for(Duration::from_secs(10), || fs::read_to_string(
+        &out
+    )
+    .unwrap_or_default()
+    .contains("ready")));
     assert!(send_signal(child.id() as i32, libc::SIGUSR1));
     assert_eq!(wait_code(&mut child), 5);
-    assert_eq!(fs::read_to_string(&out).unwrap_or_default(), "ready\ngot-usr1\n");
+    assert_eq!(
+        fs::read_to_string(&out).unwrap_or_default(),
+        "ready\ngot-usr1\n"
+    );
 
     // A signal the process does not handle kills it: 128+signal.
     let out = rt.scratch().join("term.out");
     let mut child = spawn_exec(&rt, &id, &["sh", "-c", "echo ready; exec sleep 100"], &out);
-    assert!(wait_for(Duration::from_secs(10), || fs::read_to_string(&out).unwrap_or_default().contains("ready")));
+    assert!(wait_for(Duration::from_secs(10), || fs::read_to_string(
+        &out
+    )
+    .unwrap_or_default()
+    .contains("ready")));
     std::thread::sleep(Duration::from_millis(100));
     assert!(send_signal(child.id() as i32, libc::SIGTERM));
     assert_eq!(wait_code(&mut child), 128 + libc::SIGTERM);
     // Only the container's own process is left.
-    assert!(wait_for(Duration::from_secs(5), || cgroup_pids(&b).len() == 1), "{:?}", cgroup_pids(&b));
+    assert!(
+        wait_for(Duration::from_secs(5), || cgroup_pids(&b).len() == 1),
+        "{:?}",
+        cgroup_pids(&b)
+    );
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
@@ -357,7 +478,12 @@ fn exec_into_a_created_container() {
     let rt = Runtime::new("exec-created");
     let id = rt.id("c");
     rt.create(&b, &id).assert_ok();
-    let out = exec(&rt, &[], &id, &["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]);
+    let out = exec(
+        &rt,
+        &[],
+        &id,
+        &["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"],
+    );
     out.assert_ok();
     assert_eq!(rt.status(&id), "created");
     rt.delete_force(&id).assert_ok();
@@ -373,13 +499,19 @@ fn preserved_fds_reach_the_process_and_nothing_else_does() {
     // fd 3: one end of a socketpair the process talks over; fd 4: open in husk, not preserved.
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
     let extra = fs::File::open("/etc/hostname").expect("extra fd");
-    let (theirs_fd, extra_fd) = (std::os::fd::AsRawFd::as_raw_fd(&theirs), std::os::fd::AsRawFd::as_raw_fd(&extra));
+    let (theirs_fd, extra_fd) = (
+        std::os::fd::AsRawFd::as_raw_fd(&theirs),
+        std::os::fd::AsRawFd::as_raw_fd(&extra),
+    );
     let out_path = rt.scratch().join("fds.out");
     let script = "echo ping >&3; read -r reply <&3; echo got-$reply; \
                   ls /proc/self/fd | sort -n | tr '\\n' ' '";
     let mut cmd = Command::new(rt.bin());
-    cmd.arg("--root").arg(rt.root()).args(["exec", "--preserve-fds", "1", &id, "sh", "-c", script]);
-    cmd.stdin(Stdio::null()).stdout(fs::File::create(&out_path).unwrap());
+    cmd.arg("--root")
+        .arg(rt.root())
+        .args(["exec", "--preserve-fds", "1", &id, "sh", "-c", script]);
+    cmd.stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap());
     // SAFETY: between fork and exec only async-signal-safe dup2 calls are made.
     unsafe {
         cmd.pre_exec(move || {
@@ -401,7 +533,12 @@ fn preserved_fds_reach_the_process_and_nothing_else_does() {
     let mut l = out.lines();
     assert_eq!(l.next(), Some("got-pong"));
     // 0, 1, 2, the preserved 3, and the one ls opens to list the directory; never fd 4.
-    let fds: Vec<u32> = l.next().unwrap_or("").split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let fds: Vec<u32> = l
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     assert_eq!(&fds[..4], [0, 1, 2, 3], "{out}");
     assert!(fds.len() <= 5, "leaked fds: {fds:?}");
     drop(extra);
@@ -415,7 +552,9 @@ struct SubCgroups(Vec<PathBuf>);
 impl Drop for SubCgroups {
     fn drop(&mut self) {
         for s in &self.0 {
-            wait_for(Duration::from_secs(5), || fs::remove_dir(s).is_ok() || !s.exists());
+            wait_for(Duration::from_secs(5), || {
+                fs::remove_dir(s).is_ok() || !s.exists()
+            });
         }
     }
 }
@@ -427,7 +566,12 @@ fn exec_in_a_sub_cgroup() {
     let id = rt.id("c");
     start(&mut b, &rt, &id);
     let cg = b.cgroups_path().expect("cgroupsPath");
-    let subs = SubCgroups(cgroup_dirs(&cg).into_iter().map(|d| d.join("sub")).collect());
+    let subs = SubCgroups(
+        cgroup_dirs(&cg)
+            .into_iter()
+            .map(|d| d.join("sub"))
+            .collect(),
+    );
     for s in &subs.0 {
         fs::create_dir(s).expect("sub-cgroup");
         // A new v1 cpuset cgroup has no cpus or mems until it is given its parent's.
@@ -437,7 +581,12 @@ fn exec_in_a_sub_cgroup() {
             }
         }
     }
-    let out = exec(&rt, &["--cgroup", "sub"], &id, &["cat", "/proc/self/cgroup"]);
+    let out = exec(
+        &rt,
+        &["--cgroup", "sub"],
+        &id,
+        &["cat", "/proc/self/cgroup"],
+    );
     out.assert_ok();
     let want = format!("{}/sub", cg.trim_end_matches('/'));
     for l in out.stdout.lines() {
@@ -459,20 +608,60 @@ fn exec_errors_are_clear_and_leave_nothing() {
     start(&mut b, &rt, &id);
     let before = cgroup_pids(&b);
     assert_eq!(before.len(), 1);
-    exec(&rt, &[], &id, &["no-such-program"]).assert_error("executable file not found", "executable file not found");
+    exec(&rt, &[], &id, &["no-such-program"])
+        .assert_error("executable file not found", "executable file not found");
     exec(&rt, &[], &id, &["/bin/no/such"]).assert_error("no such file", "no such file");
-    exec(&rt, &["--cwd", "/no/such/dir"], &id, &["true"]).assert_error("/no/such/dir", "/no/such/dir");
+    exec(&rt, &["--cwd", "/no/such/dir"], &id, &["true"])
+        .assert_error("/no/such/dir", "/no/such/dir");
     exec(&rt, &["--user", "nobody"], &id, &["true"]).assert_error("must be a number", "nobody");
     exec(&rt, &[], &id, &[]).assert_error("no command", "args");
-    exec(&rt, &["--tty", "--detach"], &id, &["true"]).assert_error("console-socket", "console socket");
-    let sock = rt.scratch().join("unused.sock");
-    exec(&rt, &["--detach", "--console-socket", &sock.to_string_lossy()], &id, &["true"])
+    exec(&rt, &["--tty", "--detach"], &id, &["true"])
         .assert_error("console-socket", "console socket");
+    let sock = rt.scratch().join("unused.sock");
+    exec(
+        &rt,
+        &["--detach", "--console-socket", &sock.to_string_lossy()],
+        &id,
+        &["true"],
+    )
+    .assert_error("console-socket", "console socket");
     assert_eq!(cgroup_pids(&b), before, "a failed exec left a process");
     // A stopped container.
     rt.kill(&id, Some("KILL")).assert_ok();
     rt.wait_status(&id, "stopped");
     exec(&rt, &[], &id, &["true"]).assert_error("stopped", "stopped");
     rt.delete(&id).assert_ok();
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn exec_into_a_paused_container_needs_ignore_paused() {
+    let mut b = Bundle::new("exec-paused");
+    let rt = Runtime::new("exec-paused");
+    let id = rt.id("c");
+    start(&mut b, &rt, &id);
+    rt.cmd(&["pause", &id]).assert_ok();
+    exec(&rt, &[], &id, &["echo", "ok"]).assert_error("paused", "paused");
+    assert_eq!(cgroup_pids(&b).len(), 1, "a refused exec left a process");
+    // With --ignore-paused the process joins the frozen cgroup and runs once it is thawed.
+    let out = rt.scratch().join("paused.out");
+    let mut cmd = Command::new(rt.bin());
+    cmd.arg("--root")
+        .arg(rt.root())
+        .args(["exec", "--ignore-paused", &id, "echo", "ok"]);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exec ran in a frozen container"
+    );
+    rt.cmd(&["resume", &id]).assert_ok();
+    assert_eq!(wait_code(&mut child), 0);
+    assert_eq!(fs::read_to_string(&out).unwrap(), "ok\n");
+    rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }

@@ -40,7 +40,9 @@ impl ConsoleServer {
         let conn = loop {
             match self.listener.accept() {
                 Ok((c, _)) => break c,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+                {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 Err(e) => panic!("no connection on the console socket: {e}"),
@@ -50,8 +52,13 @@ impl ConsoleServer {
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .expect("recvmsg on the console socket");
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .expect("recvmsg on the console socket");
         let mut fd = None;
         for c in msg.cmsgs().expect("control messages") {
             if let ControlMessageOwned::ScmRights(fds) = c {
@@ -71,7 +78,9 @@ struct Master(OwnedFd);
 
 impl Master {
     fn send(&self, text: &str) {
-        (&fs::File::from(self.0.try_clone().unwrap())).write_all(text.as_bytes()).expect("writing to the pty");
+        (&fs::File::from(self.0.try_clone().unwrap()))
+            .write_all(text.as_bytes())
+            .expect("writing to the pty");
     }
 
     /// Reads until `marker` appears (or panics after 20 s); returns everything read.
@@ -79,14 +88,21 @@ impl Master {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut out = Vec::new();
         while !String::from_utf8_lossy(&out).contains(marker) {
-            assert!(Instant::now() < deadline, "{marker:?} never came; got {:?}", String::from_utf8_lossy(&out));
+            assert!(
+                Instant::now() < deadline,
+                "{marker:?} never came; got {:?}",
+                String::from_utf8_lossy(&out)
+            );
             let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
             if poll(&mut fds, PollTimeout::from(200u16)).unwrap_or(0) == 0 {
                 continue;
             }
             let mut buf = [0u8; 4096];
             match nix::unistd::read(&self.0, &mut buf) {
-                Ok(0) | Err(_) => panic!("pty closed before {marker:?}; got {:?}", String::from_utf8_lossy(&out)),
+                Ok(0) | Err(_) => panic!(
+                    "pty closed before {marker:?}; got {:?}",
+                    String::from_utf8_lossy(&out)
+                ),
                 Ok(n) => out.extend_from_slice(&buf[..n]),
             }
         }
@@ -123,12 +139,16 @@ fn check_report(out: &str) {
 fn console_socket_with_create_gets_the_master() {
     let mut b = Bundle::new("console-create");
     b.set("/process/terminal", json!(true));
-    b.set("/process/consoleSize", json!({ "height": 30, "width": 100 }));
+    b.set(
+        "/process/consoleSize",
+        json!({ "height": 30, "width": 100 }),
+    );
     b.sh(&format!("{REPORT}; read -r line; echo got-$line; exit 7"));
     let rt = Runtime::new("console-create");
     let id = rt.id("c");
     let server = ConsoleServer::new(rt.scratch());
-    rt.create_with(&b, &id, &["--console-socket", &server.path()]).assert_ok();
+    rt.create_with(&b, &id, &["--console-socket", &server.path()])
+        .assert_ok();
     let (msg, master) = server.receive();
     if flavor() == Flavor::Husk {
         let v: Value = serde_json::from_str(&msg).expect("the request is JSON");
@@ -168,8 +188,15 @@ fn console_socket_with_exec_gets_the_master() {
     fs::write(&pfile, process.to_string()).unwrap();
     let pid_file = rt.scratch().join("exec.pid");
     rt.cmd(&[
-        "exec", "--detach", "--console-socket", &server.path(), "--pid-file",
-        &pid_file.to_string_lossy(), "--process", &pfile.to_string_lossy(), &id,
+        "exec",
+        "--detach",
+        "--console-socket",
+        &server.path(),
+        "--pid-file",
+        &pid_file.to_string_lossy(),
+        "--process",
+        &pfile.to_string_lossy(),
+        &id,
     ])
     .assert_ok();
     let (_, master) = server.receive();
@@ -180,7 +207,10 @@ fn console_socket_with_exec_gets_the_master() {
     // The terminal belongs to the process's user, so it can reopen it.
     assert_eq!(field(&out, "uid"), "1000");
     assert_eq!(field(&out, "owner"), "1000");
-    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().expect("pid file");
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .parse()
+        .expect("pid file");
     master.send("bye\n");
     master.read_until("got-bye");
     assert!(wait_for(Duration::from_secs(5), || !proc_alive(pid, None)));
@@ -269,7 +299,11 @@ fn drive(steps: &[(&str, &str)], argv: &[String]) -> Driven {
         .args(argv)
         .output()
         .expect("python3 (needed to drive a real pty)");
-    assert!(res.status.success(), "driver failed: {}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "driver failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     let v: Value = serde_json::from_slice(&res.stdout).expect("driver output");
     Driven {
         out: v["out"].as_str().unwrap_or("").replace('\r', ""),
@@ -280,7 +314,11 @@ fn drive(steps: &[(&str, &str)], argv: &[String]) -> Driven {
 }
 
 fn husk_argv(rt: &Runtime, args: &[&str]) -> Vec<String> {
-    let mut v = vec![rt.bin().to_string_lossy().into_owned(), "--root".into(), rt.root_str()];
+    let mut v = vec![
+        rt.bin().to_string_lossy().into_owned(),
+        "--root".into(),
+        rt.root_str(),
+    ];
     v.extend(args.iter().map(|a| a.to_string()));
     v
 }
@@ -294,12 +332,19 @@ fn run_t_proxies_a_real_terminal() {
     let id = rt.id("c");
     b.write();
     rt.track(&b, &id);
-    let d = drive(&[("READY", "typed\n")], &husk_argv(&rt, &["run", "--bundle", &b.dir_str(), &id]));
+    let d = drive(
+        &[("READY", "typed\n")],
+        &husk_argv(&rt, &["run", "--bundle", &b.dir_str(), &id]),
+    );
     check_report(&d.out);
     // The container's pty has husk's terminal's size.
     assert_eq!(field(&d.out, "size"), "40 132");
     // Typed input reached the process (and its pty echoed it).
-    assert!(d.out.contains("typed\n") && d.out.contains("got-typed"), "{}", d.out);
+    assert!(
+        d.out.contains("typed\n") && d.out.contains("got-typed"),
+        "{}",
+        d.out
+    );
     assert_eq!(d.code, Some(3), "{}", d.out);
     assert_eq!(d.raw, Some(true), "husk's terminal was not in raw mode");
     assert!(d.restored, "husk did not restore its terminal");

@@ -12,7 +12,7 @@ timeout "${HUSK_VM_TIMEOUT:-280}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 
   -nographic -no-reboot -monitor none -serial stdio \
   -kernel "$work/vmlinuz" -initrd "$work/initrd.gz" \
   -append 'console=ttyS0 quiet panic=-1 loglevel=3' </dev/null | tee "$work/console.log"
-grep -q '^HUSK-VM-BOOTED' "$work/console.log" || { echo "run.sh: the VM did not boot" >&2; exit 1; }
-summary=$(grep -a '^HUSK-VM-SUMMARY' "$work/console.log" | tr -d '\r')
+grep -aq 'HUSK-VM-BOOTED' "$work/console.log" || { echo "run.sh: the VM did not boot" >&2; exit 1; }
+summary=$(grep -ao 'HUSK-VM-SUMMARY.*' "$work/console.log" | tr -d '\r')
 [ -n "$summary" ] || { echo "run.sh: the tests did not finish" >&2; exit 1; }
 case "$summary" in *" failed=0") exit 0 ;; *) exit 1 ;; esac

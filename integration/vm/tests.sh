@@ -12,6 +12,13 @@ failed=0
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 rt() { "$R" --root "$ROOT" "$@"; }
+# rund NAME: run -d the bundle $W/NAME as container NAME. Its output goes to a file: a detached
+# container keeps its stdio open, a pipe would never see EOF.
+rund() {
+  if rt run -d --bundle "$W/$1" "$1" > "$W/$1.out" 2>&1 < /dev/null; then return 0; fi
+  fail "$1-run" "$(cat "$W/$1.out")"
+  return 1
+}
 
 # expect NAME ACTUAL WANT
 expect() {
@@ -84,9 +91,7 @@ t_apply() {
        "cpu": { "shares": 1024, "quota": 50000, "period": 100000, "cpus": "0" },
        "pids": { "limit": 42 }, "blockIO": { "weight": 300 },
        "unified": { "memory.high": "94371840" } }'
-  if ! out=$(rt run -d --bundle $W/apply apply 2>&1 </dev/null); then
-    fail apply-run "$out"; return
-  fi
+  rund apply || return
   d=$CG/husk-vm/apply
   expect_file apply-memory.max $d/memory.max 104857600
   expect_file apply-memory.low $d/memory.low 52428800
@@ -95,7 +100,7 @@ t_apply() {
   expect_file apply-cpu.max $d/cpu.max "50000 100000"
   expect_file apply-cpuset.cpus $d/cpuset.cpus 0
   expect_file apply-pids.max $d/pids.max 42
-  expect apply-io.weight "$(head -n1 $d/io.weight 2>&1)" "default 2929"
+  expect apply-io.weight "$(head -n1 $d/io.weight 2>&1)" "default 2930"
   expect_file apply-unified-memory.high $d/memory.high 94371840
   pid=$(rt state apply | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
   if grep -qx "$pid" $d/cgroup.procs; then pass apply-init-in-cgroup; else fail apply-init-in-cgroup "pid $pid not in $(cat $d/cgroup.procs)"; fi
@@ -111,7 +116,7 @@ t_apply() {
 t_pids() {
   mkbundle pids '["sh", "-c", "(for i in $(seq 1 40); do sleep 60 & done) 2>/tmp/err; echo done > /tmp/done; exec sleep 300"]' \
     '{ "pids": { "limit": 10 } }'
-  rt run -d --bundle $W/pids pids </dev/null || { fail pids-run "run failed"; return; }
+  rund pids || return
   if waitfor 30 nonempty $W/pids/rootfs/tmp/done; then
     n=$(cat $CG/husk-vm/pids/pids.current)
     if [ "$n" -le 10 ]; then pass pids-capped; else fail pids-capped "pids.current $n > 10"; fi
@@ -125,8 +130,9 @@ t_pids() {
 t_oom() {
   mkbundle oom '["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; head -c 200000000 /dev/zero | tail; echo $? > /tmp/rc; sleep 300"]' \
     '{ "memory": { "limit": 20971520, "swap": 20971520 } }'
-  rt run -d --bundle $W/oom oom </dev/null || { fail oom-run "run failed"; return; }
+  rund oom || return
   expect_file oom-swap.max $CG/husk-vm/oom/memory.swap.max 0
+  : > $W/oom.events
   rt events --interval 1s oom > $W/oom.events 2>&1 &
   ev=$!
   waitfor 30 grep -q '"type":"stats"' $W/oom.events || fail oom-events-stats "no stats line: $(cat $W/oom.events)"
@@ -148,7 +154,7 @@ t_oom() {
 devices_case() {
   mkbundle "$1" '["sh", "-c", "{ echo \"<7>husk vm test\" > /dev/kmsg; } 2>/tmp/err; echo $? > /tmp/rc; head -c1 /dev/null; echo $? > /tmp/null; while true; do if { echo \"<7>again\" > /dev/kmsg; } 2>/dev/null; then echo ok > /tmp/later; fi; sleep 0.2; done"]' \
     "{ \"devices\": $2 }" "$KMSG"
-  rt run -d --bundle $W/$1 $1 </dev/null || { fail $1-run "run failed"; return; }
+  rund $1 || return
   if waitfor 30 nonempty $W/$1/rootfs/tmp/rc; then
     rc=$(cat $W/$1/rootfs/tmp/rc)
     case "$3:$rc" in
@@ -182,7 +188,7 @@ JSON
 
 t_update() {
   mkbundle upd '["sleep", "300"]' '{ "memory": { "limit": 104857600 }, "pids": { "limit": 50 } }'
-  rt run -d --bundle $W/upd upd </dev/null || { fail update-run "run failed"; return; }
+  rund upd || return
   if out=$(rt update --memory 200m --pids-limit 20 --cpu-share 512 --cpu-quota 30000 upd 2>&1); then
     d=$CG/husk-vm/upd
     expect_file update-memory.max $d/memory.max 209715200
@@ -204,7 +210,7 @@ t_update() {
 
 t_pause() {
   mkbundle pause '["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"]' '{}'
-  rt run -d --bundle $W/pause pause </dev/null || { fail pause-run "run failed"; return; }
+  rund pause || return
   waitfor 20 nonempty $W/pause/rootfs/tmp/n
   if out=$(rt pause pause 2>&1); then pass pause; else fail pause "$out"; fi
   expect_file pause-cgroup.freeze $CG/husk-vm/pause/cgroup.freeze 1
@@ -219,7 +225,7 @@ t_pause() {
 
 t_ps_stats_killall() {
   mkbundle ps '["sh", "-c", "sleep 301 & sleep 302 & wait"]' '{ "pids": { "limit": 42 }, "memory": { "limit": 104857600 } }'
-  rt run -d --bundle $W/ps ps </dev/null || { fail ps-run "run failed"; return; }
+  rund ps || return
   pid=$(rt state ps | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
   waitfor 20 sh -c "[ \$(wc -l < $CG/husk-vm/ps/cgroup.procs) -eq 3 ]"
   j=$(rt ps --format json ps)
@@ -249,15 +255,10 @@ t_refused() {
 }
 
 mkdir -p $W
-t_host
-t_apply
-t_pids
-t_oom
-t_devices
-t_update
-t_pause
-t_ps_stats_killall
-t_refused
+for t in t_host t_apply t_pids t_oom t_devices t_update t_pause t_ps_stats_killall t_refused; do
+  echo "-- $t (uptime $(cut -d' ' -f1 /proc/uptime)s)"
+  $t
+done
 if [ -e $CG/husk-vm ]; then fail nothing-left "$CG/husk-vm: $(ls $CG/husk-vm)"; else pass nothing-left; fi
 left=$(ls $ROOT 2>/dev/null)
 expect state-root-empty "$left" ""

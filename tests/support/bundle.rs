@@ -214,7 +214,7 @@ impl Bundle {
         }
         fs::create_dir_all(&dir).unwrap();
         make_rootfs(&dir.join("rootfs"));
-        let config = default_config("husk-test", &format!("/husk-test/{name}"));
+        let config = default_config("husk-test", &format!("/husk-test-{name}"));
         let b = Bundle {
             dir,
             name,
@@ -563,7 +563,7 @@ impl Bundle {
         fs::create_dir_all(&dir).unwrap();
         let mut config = self.config.clone();
         config["root"]["path"] = json!(self.rootfs().to_string_lossy());
-        config["linux"]["cgroupsPath"] = json!(format!("/husk-test/{uname}"));
+        config["linux"]["cgroupsPath"] = json!(format!("/husk-test-{uname}"));
         let b = Bundle {
             dir,
             name: uname,

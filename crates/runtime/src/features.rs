@@ -43,7 +43,7 @@ pub fn features() -> Value {
                 "v2": true,
                 "systemd": false,
                 "systemdUser": false,
-                "rdma": false
+                "rdma": true
             },
             "seccomp": {
                 "enabled": true,
@@ -60,7 +60,8 @@ pub fn features() -> Value {
             "netDevices": { "enabled": false }
         },
         "annotations": {
-            "io.github.husk.version": env!("CARGO_PKG_VERSION")
+            "io.github.husk.version": env!("CARGO_PKG_VERSION"),
+            "io.github.husk.cgroup.controllers": crate::cgroups::CONTROLLERS.join(",")
         }
     })
 }
@@ -87,6 +88,9 @@ mod tests {
         assert_eq!(caps.first().unwrap(), "CAP_CHOWN");
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
+        assert_eq!(linux["cgroup"]["rdma"], true);
+        let controllers = back["annotations"]["io.github.husk.cgroup.controllers"].as_str().unwrap();
+        assert!(controllers.split(',').any(|c| c == "memory") && controllers.contains("pids"));
         assert_eq!(linux["seccomp"]["enabled"], true);
         let actions = linux["seccomp"]["actions"].as_array().unwrap();
         assert!(actions.iter().any(|a| a == "SCMP_ACT_NOTIFY"));

@@ -230,7 +230,11 @@ pub struct ExecArgs {
     pub id: String,
 
     /// The command and its arguments
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub command: Vec<String>,
 }
 
@@ -396,10 +400,34 @@ mod tests {
     #[test]
     fn exec_forms() {
         let c = parse(&[
-            "husk", "exec", "-t", "-d", "--pid-file", "/p", "--console-socket", "/s", "-e", "A=1",
-            "--env=B=2", "-u", "1000:1000", "-g", "5", "--additional-gids", "6", "--cap",
-            "CAP_KILL", "--cwd", "/tmp", "--preserve-fds", "2", "--ignore-paused", "id", "sh",
-            "-c", "echo -n hi",
+            "husk",
+            "exec",
+            "-t",
+            "-d",
+            "--pid-file",
+            "/p",
+            "--console-socket",
+            "/s",
+            "-e",
+            "A=1",
+            "--env=B=2",
+            "-u",
+            "1000:1000",
+            "-g",
+            "5",
+            "--additional-gids",
+            "6",
+            "--cap",
+            "CAP_KILL",
+            "--cwd",
+            "/tmp",
+            "--preserve-fds",
+            "2",
+            "--ignore-paused",
+            "id",
+            "sh",
+            "-c",
+            "echo -n hi",
         ]);
         let Some(Command::Exec(e)) = c.command else {
             panic!("not exec")

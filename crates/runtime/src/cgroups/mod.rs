@@ -36,6 +36,14 @@ use mountinfo::{Hierarchy, Kind};
 pub use resources::{requested_resources, Resources};
 pub use stats::Stats;
 
+/// The controllers whose `linux.resources` fields husk applies (v1 names and v2 names; the
+/// v2 `devices` and `freezer` are the eBPF device filter and cgroup.freeze). See
+/// docs/cgroups.md for which field goes where.
+pub const CONTROLLERS: &[&str] = &[
+    "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "io", "memory",
+    "net_cls", "net_prio", "pids", "rdma",
+];
+
 /// Errors of the cgroup module; each names the path or field and the OS error.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {

@@ -79,7 +79,12 @@ impl Runtime {
 
     /// `foreground`: husk stays with the container (`run` without `--detach`), so with a
     /// terminal and no `--console-socket` it receives the pty master itself.
-    pub(crate) fn create_locked(&self, id: &str, opts: &CreateOpts, foreground: bool) -> Result<Created> {
+    pub(crate) fn create_locked(
+        &self,
+        id: &str,
+        opts: &CreateOpts,
+        foreground: bool,
+    ) -> Result<Created> {
         // CVE-2019-5736: run from a sealed copy of the binary before any container process
         // exists (re-executes this command once; see security::exe).
         security::exe::ensure_sealed().map_err(ProcessError::from)?;

@@ -74,7 +74,11 @@ impl Runtime {
         let dir = StateDir::open(&self.root, id)?;
         let st = dir.load()?;
         match st.current_status(dir.fifo_path().exists()) {
-            Status::Stopped => return Err(other(format!("cannot exec in container {id}: it is stopped"))),
+            Status::Stopped => {
+                return Err(other(format!(
+                    "cannot exec in container {id}: it is stopped"
+                )))
+            }
             Status::Paused if !opts.ignore_paused => {
                 return Err(other(format!(
                     "cannot exec in container {id}: it is paused (use --ignore-paused to override)"
@@ -90,13 +94,18 @@ impl Runtime {
         probe.set_process(Some(process.clone()));
         let seccomp = security::prepare(&probe).map_err(ProcessError::from)?;
         let terminal = process.terminal().unwrap_or(false);
-        console::check_terminal(terminal, opts.console_socket.is_some(), opts.detach).map_err(other)?;
+        console::check_terminal(terminal, opts.console_socket.is_some(), opts.detach)
+            .map_err(other)?;
         let target = Target::open(&st)?;
         let cgroup_procs = cgroup_procs(&st.cgroup, &opts.cgroup, &read_mountinfo()?)?;
         // Hold the lock no longer: a long foreground exec must not block kill or delete.
         drop(dir);
 
-        let fg = if opts.detach { None } else { Some(Foreground::new()?) };
+        let fg = if opts.detach {
+            None
+        } else {
+            Some(Foreground::new()?)
+        };
         let (ours, theirs) = match (terminal, &opts.console_socket) {
             (false, _) => (None, None),
             (true, Some(path)) => (None, Some(console::connect_socket(path)?)),
@@ -105,7 +114,8 @@ impl Runtime {
                 (Some(a), Some(b))
             }
         };
-        nix::sys::prctl::set_dumpable(false).map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
+        nix::sys::prctl::set_dumpable(false)
+            .map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
         if !target.for_children.is_empty() {
             nix::sched::setns(target.pidfd.as_fd(), target.for_children).map_err(|e| {
                 ProcessError::Namespace {
@@ -134,7 +144,11 @@ impl Runtime {
             }),
             Ok(Forked::Parent(pid)) => pid,
             Err(e) => {
-                let hint = if e == nix::Error::ENOMEM { " (has the container's init exited?)" } else { "" };
+                let hint = if e == nix::Error::ENOMEM {
+                    " (has the container's init exited?)"
+                } else {
+                    ""
+                };
                 return Err(other(format!("forking into container {id}: {e}{hint}")));
             }
         };
@@ -158,8 +172,11 @@ impl Runtime {
                 Ok((Some(Msg::Error(e)), _)) => return Err(reaped(ProcessError::Init(e).into())),
                 Ok((Some(m), _)) => {
                     return Err(reaped(
-                        ProcessError::Protocol(format!("unexpected {} from the exec'd process", m.name()))
-                            .into(),
+                        ProcessError::Protocol(format!(
+                            "unexpected {} from the exec'd process",
+                            m.name()
+                        ))
+                        .into(),
                     ))
                 }
                 Err(e) => return Err(reaped(e.into())),
@@ -170,7 +187,11 @@ impl Runtime {
         }
         let Some(fg) = fg else { return Ok(0) };
         let mut tty = match ours {
-            Some(sock) => Some(TtyProxy::new(console::recv_master(sock.as_fd())?)?),
+            Some(sock) => Some(
+                console::recv_master(sock.as_fd())
+                    .and_then(TtyProxy::new)
+                    .map_err(|e| reaped(e.into()))?,
+            ),
             None => None,
         };
         Ok(fg.wait(child, tty.as_mut())?)
@@ -190,7 +211,12 @@ struct Target {
 impl Target {
     fn open(st: &ContainerState) -> Result<Target> {
         let pid = st.pid;
-        let gone = || other(format!("cannot exec in container {}: its init ({pid}) has exited", st.id));
+        let gone = || {
+            other(format!(
+                "cannot exec in container {}: its init ({pid}) has exited",
+                st.id
+            ))
+        };
         let pidfd = crate::sys::security::pidfd_open(pid).map_err(|_| gone())?;
         let root = File::options()
             .read(true)
@@ -201,8 +227,12 @@ impl Target {
         let mut join = CloneFlags::empty();
         let mut for_children = CloneFlags::empty();
         for (name, flag) in NAMESPACES {
-            let Ok(theirs) = std::fs::metadata(format!("/proc/{pid}/ns/{name}")) else { continue };
-            let Ok(ours) = std::fs::metadata(format!("/proc/self/ns/{name}")) else { continue };
+            let Ok(theirs) = std::fs::metadata(format!("/proc/{pid}/ns/{name}")) else {
+                continue;
+            };
+            let Ok(ours) = std::fs::metadata(format!("/proc/self/ns/{name}")) else {
+                continue;
+            };
             if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
                 continue;
             }
@@ -216,7 +246,12 @@ impl Target {
         if !st.process_alive() {
             return Err(gone());
         }
-        Ok(Target { pidfd, root, join, for_children })
+        Ok(Target {
+            pidfd,
+            root,
+            join,
+            for_children,
+        })
     }
 }
 
@@ -237,7 +272,10 @@ fn exec_process(spec: &Spec, opts: &ExecOpts) -> Result<Process> {
     let p = match &opts.process {
         Some(path) => read_process_file(path)?,
         None => {
-            let base = spec.process().clone().ok_or_else(|| other("config.json has no process"))?;
+            let base = spec
+                .process()
+                .clone()
+                .ok_or_else(|| other("config.json has no process"))?;
             apply_flags(base, opts)?
         }
     };
@@ -246,11 +284,16 @@ fn exec_process(spec: &Spec, opts: &ExecOpts) -> Result<Process> {
 }
 
 fn read_process_file(path: &Path) -> Result<Process> {
-    let data = std::fs::read(path).map_err(|e| other(format!("reading --process {}: {e}", path.display())))?;
+    let data = std::fs::read(path)
+        .map_err(|e| other(format!("reading --process {}: {e}", path.display())))?;
     let de = &mut serde_json::Deserializer::from_slice(&data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
-        other(format!("--process {}: {field}: {}", path.display(), e.inner()))
+        other(format!(
+            "--process {}: {field}: {}",
+            path.display(),
+            e.inner()
+        ))
     })
 }
 
@@ -269,8 +312,9 @@ fn apply_flags(mut p: Process, o: &ExecOpts) -> Result<Process> {
     if !o.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_else(empty_caps);
         for name in &o.caps {
-            let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| other(format!("--cap {name}: unknown capability")))?;
+            let cap: Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| other(format!("--cap {name}: unknown capability")))?;
             let add = |set: &Option<Capabilities>| {
                 let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);
@@ -322,8 +366,11 @@ fn empty_caps() -> LinuxCapabilities {
 /// `UID[:GID]`, both numbers (runc does not look names up for exec).
 fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
     let num = |v: &str, what: &str| {
-        v.parse::<u32>()
-            .map_err(|_| other(format!("--user {s:?}: the {what} must be a number (UID[:GID])")))
+        v.parse::<u32>().map_err(|_| {
+            other(format!(
+                "--user {s:?}: the {what} must be a number (UID[:GID])"
+            ))
+        })
     };
     match s.split_once(':') {
         Some((u, g)) => Ok((num(u, "uid")?, Some(num(g, "gid")?))),
@@ -333,10 +380,15 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
 
 fn validate(p: &Process) -> Result<()> {
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(other("exec: no command given (pass one after the container id, or --process)"));
+        return Err(other(
+            "exec: no command given (pass one after the container id, or --process)",
+        ));
     }
     if !p.cwd().is_absolute() {
-        return Err(other(format!("process.cwd {:?} is not an absolute path", p.cwd())));
+        return Err(other(format!(
+            "process.cwd {:?} is not an absolute path",
+            p.cwd()
+        )));
     }
     if let Some(caps) = p.capabilities() {
         security::validate_capabilities(caps).map_err(ProcessError::from)?;
@@ -357,12 +409,17 @@ fn cgroup_procs(cg: &Cgroup, subs: &[String], mountinfo: &str) -> Result<Vec<Pat
             .max_by_key(|(mp, _)| mp.as_os_str().len())
             .map(|(_, c)| c.as_slice())
             .unwrap_or(&[]);
-        let sub = wanted.get("").or_else(|| controllers.iter().find_map(|c| wanted.get(c.as_str())));
+        let sub = wanted
+            .get("")
+            .or_else(|| controllers.iter().find_map(|c| wanted.get(c.as_str())));
         let dir = match sub {
             Some(s) => {
                 let d = leaf.join(s);
                 if !d.is_dir() {
-                    return Err(other(format!("--cgroup: sub-cgroup {} does not exist", d.display())));
+                    return Err(other(format!(
+                        "--cgroup: sub-cgroup {} does not exist",
+                        d.display()
+                    )));
                 }
                 d
             }
@@ -380,11 +437,17 @@ fn parse_sub_cgroups(args: &[String]) -> Result<HashMap<String, PathBuf>> {
         let (ctrls, path) = match a.split_once(':') {
             Some((c, p)) => (c.split(',').map(str::to_string).collect::<Vec<_>>(), p),
             None if args.len() == 1 => (vec![String::new()], a.as_str()),
-            None => return Err(other(format!("--cgroup {a:?}: a CONTROLLER: prefix is needed with several --cgroup"))),
+            None => {
+                return Err(other(format!(
+                    "--cgroup {a:?}: a CONTROLLER: prefix is needed with several --cgroup"
+                )))
+            }
         };
         let p = Path::new(path.trim_start_matches('/'));
         if path.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(other(format!("--cgroup {a:?}: the path must stay inside the container's cgroup")));
+            return Err(other(format!(
+                "--cgroup {a:?}: the path must stay inside the container's cgroup"
+            )));
         }
         for c in ctrls {
             out.insert(c, p.to_path_buf());
@@ -394,11 +457,20 @@ fn parse_sub_cgroups(args: &[String]) -> Result<HashMap<String, PathBuf>> {
 }
 
 fn read_mountinfo() -> Result<String> {
-    std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| other(format!("reading /proc/self/mountinfo: {e}")))
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| other(format!("reading /proc/self/mountinfo: {e}")))
 }
 
 /// Mount options of a v1 cgroup mount that are not controllers.
-const NOT_CONTROLLERS: &[&str] = &["rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "none"];
+const NOT_CONTROLLERS: &[&str] = &[
+    "rw",
+    "ro",
+    "xattr",
+    "noprefix",
+    "clone_children",
+    "cpuset_v2_mode",
+    "none",
+];
 
 /// (mount point, controllers) of each cgroup mount; cgroup2 has the controller "unified".
 fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, Vec<String>)> {
@@ -414,7 +486,9 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, Vec<String>)> {
                 "cgroup2" => vec!["unified".to_string()],
                 "cgroup" => superopts
                     .split(',')
-                    .filter(|o| o.starts_with("name=") || !(o.contains('=') || NOT_CONTROLLERS.contains(o)))
+                    .filter(|o| {
+                        o.starts_with("name=") || !(o.contains('=') || NOT_CONTROLLERS.contains(o))
+                    })
                     .map(str::to_string)
                     .collect(),
                 _ => return None,
@@ -451,15 +525,33 @@ mod tests {
         let p = apply_flags(base(), &o).expect("apply");
         assert_eq!(p.args().as_deref(), Some(&o.args[..]));
         assert_eq!(p.cwd(), Path::new("/tmp"));
-        assert_eq!(p.env().clone().unwrap_or_default(), ["PATH=/bin", "A=1", "B=2", "A=3"]);
+        assert_eq!(
+            p.env().clone().unwrap_or_default(),
+            ["PATH=/bin", "A=1", "B=2", "A=3"]
+        );
         assert_eq!((p.user().uid(), p.user().gid()), (1000, 1001));
-        assert_eq!(p.user().additional_gids().clone().unwrap_or_default(), [5, 6]);
-        assert_eq!(p.terminal(), Some(false), "the config's terminal is not inherited");
+        assert_eq!(
+            p.user().additional_gids().clone().unwrap_or_default(),
+            [5, 6]
+        );
+        assert_eq!(
+            p.terminal(),
+            Some(false),
+            "the config's terminal is not inherited"
+        );
         assert_eq!(p.no_new_privileges(), Some(true));
         let caps = p.capabilities().clone().expect("caps");
         let b = caps.bounding().clone().unwrap_or_default();
-        assert!(b.contains(&Capability::NetAdmin) && b.contains(&Capability::SysTime) && b.contains(&Capability::Kill));
-        assert!(caps.ambient().clone().unwrap_or_default().contains(&Capability::NetAdmin));
+        assert!(
+            b.contains(&Capability::NetAdmin)
+                && b.contains(&Capability::SysTime)
+                && b.contains(&Capability::Kill)
+        );
+        assert!(caps
+            .ambient()
+            .clone()
+            .unwrap_or_default()
+            .contains(&Capability::NetAdmin));
         assert!(caps.inheritable().is_none());
         validate(&p).expect("valid");
     }
@@ -472,7 +564,11 @@ mod tests {
             let e = parse_user(bad).expect_err(bad).to_string();
             assert!(e.contains("must be a number"), "{bad}: {e}");
         }
-        let o = ExecOpts { caps: vec!["CAP_NOPE".into()], args: vec!["x".into()], ..ExecOpts::default() };
+        let o = ExecOpts {
+            caps: vec!["CAP_NOPE".into()],
+            args: vec!["x".into()],
+            ..ExecOpts::default()
+        };
         assert!(apply_flags(base(), &o).is_err());
     }
 
@@ -481,9 +577,16 @@ mod tests {
         let o = ExecOpts::default();
         let p = apply_flags(base(), &o).expect("apply");
         assert!(validate(&p).unwrap_err().to_string().contains("no command"));
-        let o = ExecOpts { args: vec!["x".into()], cwd: Some("rel".into()), ..ExecOpts::default() };
+        let o = ExecOpts {
+            args: vec!["x".into()],
+            cwd: Some("rel".into()),
+            ..ExecOpts::default()
+        };
         let p = apply_flags(base(), &o).expect("apply");
-        assert!(validate(&p).unwrap_err().to_string().contains("not an absolute path"));
+        assert!(validate(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not an absolute path"));
     }
 
     const MOUNTINFO: &str = "\
@@ -498,7 +601,13 @@ mod tests {
     fn cgroup_mounts_and_controllers() {
         let m = cgroup_mounts(MOUNTINFO);
         assert_eq!(m.len(), 4);
-        assert_eq!(m[0], (PathBuf::from("/sys/fs/cgroup/unified"), vec!["unified".to_string()]));
+        assert_eq!(
+            m[0],
+            (
+                PathBuf::from("/sys/fs/cgroup/unified"),
+                vec!["unified".to_string()]
+            )
+        );
         assert_eq!(m[1].1, ["name=systemd"]);
         assert_eq!(m[2].1, ["cpu", "cpuacct"]);
     }
@@ -513,8 +622,13 @@ mod tests {
         let plain = cgroup_procs(&cg, &[], MOUNTINFO).expect("procs");
         assert_eq!(plain[0], Path::new("/sys/fs/cgroup/memory/c/cgroup.procs"));
         // A missing sub-cgroup is an error naming it.
-        let e = cgroup_procs(&cg, &["memory:sub".into()], MOUNTINFO).unwrap_err().to_string();
-        assert!(e.contains("/sys/fs/cgroup/memory/c/sub does not exist"), "{e}");
+        let e = cgroup_procs(&cg, &["memory:sub".into()], MOUNTINFO)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/sys/fs/cgroup/memory/c/sub does not exist"),
+            "{e}"
+        );
         assert!(parse_sub_cgroups(&["a".into(), "b".into()]).is_err());
         assert!(parse_sub_cgroups(&["../x".into()]).is_err());
         assert!(parse_sub_cgroups(&["memory:".into()]).is_err());

@@ -38,8 +38,12 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd, ProcessError> {
     let addr = match UnixAddr::new(path) {
         Ok(a) => a,
         Err(Errno::ENAMETOOLONG) => {
-            let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(sys(what()))?;
+            let fd = nix::fcntl::open(
+                path,
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(sys(what()))?;
             let a = UnixAddr::new(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str())
                 .map_err(sys(what()))?;
             _holder = Some(fd);
@@ -49,8 +53,8 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd, ProcessError> {
     };
     let mut last = Errno::EPROTOTYPE;
     for typ in [SockType::Stream, SockType::SeqPacket] {
-        let sock = socket(AddressFamily::Unix, typ, SockFlag::SOCK_CLOEXEC, None)
-            .map_err(sys(what()))?;
+        let sock =
+            socket(AddressFamily::Unix, typ, SockFlag::SOCK_CLOEXEC, None).map_err(sys(what()))?;
         match connect(sock.as_raw_fd(), &addr) {
             Ok(()) => return Ok(sock),
             Err(Errno::EPROTOTYPE) => last = Errno::EPROTOTYPE,
@@ -66,7 +70,11 @@ pub fn terminal_request(container_id: &str) -> String {
 }
 
 /// Sends `master` over the connected unix socket `sock` (one message, SCM_RIGHTS).
-pub fn send_master(sock: BorrowedFd, master: BorrowedFd, container_id: &str) -> Result<(), ProcessError> {
+pub fn send_master(
+    sock: BorrowedFd,
+    master: BorrowedFd,
+    container_id: &str,
+) -> Result<(), ProcessError> {
     let req = terminal_request(container_id);
     let iov = [IoSlice::new(req.as_bytes())];
     let fds = [master.as_raw_fd()];
@@ -86,16 +94,26 @@ pub fn recv_master(sock: BorrowedFd) -> Result<OwnedFd, ProcessError> {
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = loop {
-        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(sys("receiving the pty master")(e)),
             Ok(m) => break m,
         }
     };
-    let cmsgs = msg.cmsgs().map_err(sys("reading the pty master's control message"))?;
+    let cmsgs = msg
+        .cmsgs()
+        .map_err(sys("reading the pty master's control message"))?;
     for c in cmsgs {
         if let ControlMessageOwned::ScmRights(fds) = c {
-            let mut owned: Vec<OwnedFd> = fds.into_iter().map(own_fd).collect();
+            let mut owned: Vec<OwnedFd> = fds
+                .into_iter()
+                .map(crate::sys::seccomp::adopt_received_fd)
+                .collect();
             if let Some(first) = (!owned.is_empty()).then(|| owned.remove(0)) {
                 return Ok(first);
             }
@@ -104,10 +122,6 @@ pub fn recv_master(sock: BorrowedFd) -> Result<OwnedFd, ProcessError> {
     Err(ProcessError::Protocol(
         "the container's process exited before sending its pty master".into(),
     ))
-}
-
-fn own_fd(fd: RawFd) -> OwnedFd {
-    term::own_received_fd(fd)
 }
 
 /// A pty opened in the current mount namespace's `/dev/ptmx` (the container's devpts once
@@ -126,15 +140,25 @@ impl Pty {
         let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
             .map_err(sys("opening /dev/ptmx"))?;
         nix::pty::unlockpt(&master).map_err(sys("unlocking the pty slave"))?;
-        let slave = term::open_pty_peer(&master).map_err(sys("opening the pty slave (TIOCGPTPEER)"))?;
+        let slave =
+            term::open_pty_peer(&master).map_err(sys("opening the pty slave (TIOCGPTPEER)"))?;
         let n = term::pty_number(&master).map_err(sys("reading the pty number (TIOCGPTN)"))?;
         let master = OwnedFd::from(master);
         if let Some((height, width)) = size {
-            let ws = Winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+            let ws = Winsize {
+                ws_row: height,
+                ws_col: width,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
             term::set_winsize(&master, &ws)
                 .map_err(sys(format!("setting process.consoleSize {height}x{width}")))?;
         }
-        Ok(Pty { master, slave, path: PathBuf::from(format!("/dev/pts/{n}")) })
+        Ok(Pty {
+            master,
+            slave,
+            path: PathBuf::from(format!("/dev/pts/{n}")),
+        })
     }
 }
 
@@ -161,7 +185,8 @@ pub fn become_stdio(slave: OwnedFd, uid: Uid) -> Result<(), ProcessError> {
     nix::unistd::dup2_stdout(&slave).map_err(sys("dup2 of the pty onto stdout"))?;
     nix::unistd::dup2_stderr(&slave).map_err(sys("dup2 of the pty onto stderr"))?;
     drop(slave);
-    term::set_controlling_terminal(std::io::stdin()).map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))
+    term::set_controlling_terminal(std::io::stdin())
+        .map_err(sys("making the pty the controlling terminal (TIOCSCTTY)"))
 }
 
 /// Sets up the terminal of a process that is about to exec, inside the container (the caller
@@ -227,17 +252,24 @@ pub struct TtyProxy {
 impl TtyProxy {
     /// Proxies `master`: stdin in raw mode if it is a terminal, the pty sized like it.
     pub fn new(master: OwnedFd) -> Result<TtyProxy, ProcessError> {
-        let fl = fcntl(&master, FcntlArg::F_GETFL).map_err(sys("fcntl(F_GETFL) on the pty master"))?;
+        let fl =
+            fcntl(&master, FcntlArg::F_GETFL).map_err(sys("fcntl(F_GETFL) on the pty master"))?;
         let fl = OFlag::from_bits_retain(fl) | OFlag::O_NONBLOCK;
         fcntl(&master, FcntlArg::F_SETFL(fl)).map_err(sys("making the pty master non-blocking"))?;
-        let proxy = TtyProxy { master, _raw: RawMode::enter(), pending: Vec::new(), stdin_open: true };
+        let proxy = TtyProxy {
+            master,
+            _raw: RawMode::enter(),
+            pending: Vec::new(),
+            stdin_open: true,
+        };
         proxy.resize();
         Ok(proxy)
     }
 
     /// Gives the container's pty the size of husk's terminal (on start and on SIGWINCH).
     pub fn resize(&self) {
-        let ws = term::get_winsize(std::io::stdin()).or_else(|_| term::get_winsize(std::io::stdout()));
+        let ws =
+            term::get_winsize(std::io::stdin()).or_else(|_| term::get_winsize(std::io::stdout()));
         if let Ok(ws) = ws {
             if let Err(e) = term::set_winsize(&self.master, &ws) {
                 tracing::debug!("resizing the container's pty: {e}");
@@ -325,7 +357,10 @@ fn write_all_stdout(mut data: &[u8]) {
             Ok(n) => data = &data[n..],
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => {
-                let mut fds = [nix::poll::PollFd::new(out.as_fd(), nix::poll::PollFlags::POLLOUT)];
+                let mut fds = [nix::poll::PollFd::new(
+                    out.as_fd(),
+                    nix::poll::PollFlags::POLLOUT,
+                )];
                 let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
             }
             Err(e) => {
@@ -351,19 +386,25 @@ pub fn socketpair() -> Result<(OwnedFd, OwnedFd), ProcessError> {
 /// Checks the combination of terminal, console socket and detach as runc does.
 pub fn check_terminal(terminal: bool, console_socket: bool, detach: bool) -> Result<(), String> {
     if detach && terminal && !console_socket {
-        return Err("process.terminal is true but no --console-socket was given (cannot allocate a \
+        return Err(
+            "process.terminal is true but no --console-socket was given (cannot allocate a \
                     tty when husk does not stay in the foreground)"
-            .into());
+                .into(),
+        );
     }
     if console_socket && !terminal {
-        return Err("--console-socket was given but the process has no terminal \
+        return Err(
+            "--console-socket was given but the process has no terminal \
                     (process.terminal is false)"
-            .into());
+                .into(),
+        );
     }
     if console_socket && !detach {
-        return Err("--console-socket cannot be used in the foreground: husk is the terminal's \
+        return Err(
+            "--console-socket cannot be used in the foreground: husk is the terminal's \
                     receiver there (use --detach)"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }
@@ -374,9 +415,11 @@ mod tests {
 
     #[test]
     fn request_is_the_spec_json() {
-        let v: serde_json::Value =
-            serde_json::from_str(&terminal_request("c1")).expect("json");
-        assert_eq!(v, serde_json::json!({"type": "terminal", "container": "c1"}));
+        let v: serde_json::Value = serde_json::from_str(&terminal_request("c1")).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "terminal", "container": "c1"})
+        );
     }
 
     #[test]

@@ -71,13 +71,19 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     // Join the cgroup while the host's /sys/fs/cgroup is still in view ("0" is the writer).
     for procs in a.cgroup_procs {
         std::fs::write(procs, "0").map_err(|e| ProcessError::Sys {
-            what: format!("joining the container's cgroup: writing to {}", procs.display()),
+            what: format!(
+                "joining the container's cgroup: writing to {}",
+                procs.display()
+            ),
             source: io_errno(&e),
         })?;
     }
     if !a.join.is_empty() {
         nix::sched::setns(a.pidfd, a.join).map_err(|e| ProcessError::Namespace {
-            what: format!("joining the namespaces {} of the container's init", ns_names(a.join)),
+            what: format!(
+                "joining the namespaces {} of the container's init",
+                ns_names(a.join)
+            ),
             source: e,
         })?;
     }
@@ -101,11 +107,10 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
 
     let args = p.args().clone().unwrap_or_default();
     let mut env = p.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", home_of(p.user().uid())));
-    }
+    env.extend(exec_path::home_env(&env, p.user().uid()));
     let arg0 = args.first().map(String::as_str).unwrap_or_default();
-    let exe = exec_path::resolve(arg0, exec_path::path_from_env(&env), cwd).map_err(ProcessError::Init)?;
+    let exe = exec_path::resolve(arg0, exec_path::path_from_env(&env), cwd)
+        .map_err(ProcessError::Init)?;
     let argv = cstrings(&args, "process.args")?;
     let envp = cstrings(&env, "process.env")?;
     let exe = CString::new(exe.as_os_str().as_encoded_bytes())
@@ -118,7 +123,10 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
         security::set_oom_score_adj(adj)?;
     }
     let labels = [p.apparmor_profile(), p.selinux_label()];
-    if labels.iter().any(|l| l.as_deref().is_some_and(|v| !v.is_empty())) {
+    if labels
+        .iter()
+        .any(|l| l.as_deref().is_some_and(|v| !v.is_empty()))
+    {
         let procfs = security::procfs::ProcFs::open()?;
         security::lsm::apply_exec_labels(&procfs, p)?;
     }
@@ -148,13 +156,17 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    Err(ProcessError::Sys { what: format!("exec {arg0:?}"), source: err })
+    Err(ProcessError::Sys {
+        what: format!("exec {arg0:?}"),
+        source: err,
+    })
 }
 
 /// Installs the seccomp filter; a NOTIFY listener goes to `husk exec` over the channel.
 fn install_seccomp(a: &ExecArgs, f: &security::seccomp::Filter) -> Result<(), ProcessError> {
     if let Some(listener) = f.install().map_err(security::SecurityError::from)? {
-        a.chan.send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&listener))?;
+        a.chan
+            .send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&listener))?;
     }
     Ok(())
 }
@@ -162,7 +174,8 @@ fn install_seccomp(a: &ExecArgs, f: &security::seccomp::Filter) -> Result<(), Pr
 /// After setns(mnt) the root is the mount namespace's root; with `--no-pivot` the container's
 /// root is a mount on top of it, entered by chroot. Take the init's root if it differs.
 fn take_root(root: BorrowedFd) -> Result<(), ProcessError> {
-    let want = nix::sys::stat::fstat(root).map_err(ProcessError::sys("fstat of the container's root"))?;
+    let want =
+        nix::sys::stat::fstat(root).map_err(ProcessError::sys("fstat of the container's root"))?;
     let have = std::fs::metadata("/").map_err(|e| ProcessError::Sys {
         what: "stat of /".into(),
         source: io_errno(&e),
@@ -177,35 +190,25 @@ fn take_root(root: BorrowedFd) -> Result<(), ProcessError> {
 /// setresuid/setresgid 0 in the joined user namespace, so the setup runs as its root.
 fn become_root() -> Result<(), ProcessError> {
     let root = Gid::from_raw(0);
-    nix::unistd::setresgid(root, root, root).map_err(ProcessError::sys("setresgid(0) in the container's user namespace"))?;
+    nix::unistd::setresgid(root, root, root).map_err(ProcessError::sys(
+        "setresgid(0) in the container's user namespace",
+    ))?;
     let root = Uid::from_raw(0);
-    nix::unistd::setresuid(root, root, root).map_err(ProcessError::sys("setresuid(0) in the container's user namespace"))
+    nix::unistd::setresuid(root, root, root).map_err(ProcessError::sys(
+        "setresuid(0) in the container's user namespace",
+    ))
 }
 
 /// The container's session keyring `_ses.<id>` (joined, or made if it is not reachable), as
 /// runc does for exec. A failure only costs the keyring: warned, not fatal.
 fn join_session_keyring(id: &str) {
-    let Ok(name) = CString::new(format!("_ses.{id}")) else { return };
+    let Ok(name) = CString::new(format!("_ses.{id}")) else {
+        return;
+    };
     match crate::sys::process::join_session_keyring(&name) {
         Ok(()) | Err(nix::Error::ENOSYS) => {}
         Err(e) => tracing::warn!("joining the session keyring _ses.{id}: {e}"),
     }
-}
-
-/// HOME for `uid` from the container's /etc/passwd, "/" when it has none (as runc does).
-fn home_of(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|text| home_in_passwd(&text, uid))
-        .unwrap_or_else(|| "/".into())
-}
-
-fn home_in_passwd(text: &str, uid: u32) -> Option<String> {
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
-            .then(|| f[5].to_string())
-    })
 }
 
 fn ns_names(flags: CloneFlags) -> String {
@@ -219,7 +222,11 @@ fn ns_names(flags: CloneFlags) -> String {
         (CloneFlags::CLONE_NEWPID, "pid"),
         (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
     ];
-    let names: Vec<&str> = all.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
+    let names: Vec<&str> = all
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
     names.join(",")
 }
 
@@ -235,15 +242,6 @@ fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>, ProcessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn home_from_passwd() {
-        let text = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/u:/bin/sh\nodd:x:7:7\n";
-        assert_eq!(home_in_passwd(text, 0).as_deref(), Some("/root"));
-        assert_eq!(home_in_passwd(text, 1000).as_deref(), Some("/home/u"));
-        assert_eq!(home_in_passwd(text, 7), None);
-        assert_eq!(home_in_passwd(text, 42), None);
-    }
 
     #[test]
     fn namespace_names() {

@@ -73,12 +73,19 @@ impl Foreground {
                 Err(e) => return Err(ProcessError::sys("poll")(e)),
             }
             let ready = |i: Option<usize>, flags: PollFlags| {
-                i.and_then(|i| fds[i].revents()).is_some_and(|r| r.intersects(flags))
+                i.and_then(|i| fds[i].revents())
+                    .is_some_and(|r| r.intersects(flags))
             };
             let sig_ready = ready(Some(0), PollFlags::POLLIN);
-            let master_in = ready(master_idx, PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR);
+            let master_in = ready(
+                master_idx,
+                PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+            );
             let master_out = ready(master_idx, PollFlags::POLLOUT);
-            let stdin_in = ready(stdin_idx, PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR);
+            let stdin_in = ready(
+                stdin_idx,
+                PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+            );
             drop(fds);
             // Signals first: a resize is applied before the input typed after it.
             if sig_ready {
@@ -107,7 +114,9 @@ impl Foreground {
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(ProcessError::sys("reading signalfd")(e)),
             };
-            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                continue;
+            };
             match sig {
                 Signal::SIGCHLD => {}
                 // The kernel signals the pty's foreground process group when its size changes.

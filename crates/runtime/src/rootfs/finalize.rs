@@ -18,6 +18,7 @@ const NONE: Option<&str> = None;
 
 pub(crate) fn run(spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
+    check_kernel_mounts_in_place(spec)?;
     delayed_readonly(spec)?;
     if spec
         .root()
@@ -44,6 +45,31 @@ pub(crate) fn run(spec: &Spec) -> Result<(), RootfsError> {
         .and_then(|l| l.rootfs_propagation().as_deref())
         .filter(|p| !p.is_empty());
     pivot::apply_root_propagation(propagation)
+}
+
+/// proc and sysfs must still be where the config put them before masked and readonly paths
+/// are applied by path: a directory renamed away after the mount (CVE-2023-27561, a racing
+/// container sharing the rootfs) would leave an unmasked, writable proc elsewhere.
+fn check_kernel_mounts_in_place(spec: &Spec) -> Result<(), RootfsError> {
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    for m in spec.mounts().iter().flatten() {
+        let magic = match m.typ().as_deref() {
+            Some("proc") => PROC_SUPER_MAGIC,
+            Some("sysfs") => SYSFS_MAGIC,
+            _ => continue,
+        };
+        let dest = paths::clean(m.destination());
+        let is_dir = std::fs::symlink_metadata(&dest).is_ok_and(|md| md.is_dir());
+        let fs_ok = statfs(&dest).is_ok_and(|st| st.filesystem_type() == magic);
+        if !is_dir || !fs_ok {
+            return Err(RootfsError::Invalid(format!(
+                "the {} mount on {} is no longer there (was the directory renamed or replaced during setup?)",
+                m.typ().as_deref().unwrap_or_default(),
+                dest.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// tmpfs and /dev mounts asked to be `ro` were mounted read-write so that files could be made

@@ -21,12 +21,17 @@ const NAME: &str = "husk-sealed";
 
 /// Whether this process already runs from the sealed copy.
 pub fn running_sealed() -> bool {
-    std::fs::read_link("/proc/self/exe")
-        .is_ok_and(|p| p.as_os_str().as_bytes().starts_with(format!("/memfd:{NAME}").as_bytes()))
+    std::fs::read_link("/proc/self/exe").is_ok_and(|p| {
+        p.as_os_str()
+            .as_bytes()
+            .starts_with(format!("/memfd:{NAME}").as_bytes())
+    })
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> SecurityError {
-    SecurityError::Refused(format!("re-executing husk from a sealed copy (CVE-2019-5736): {what}: {e}"))
+    SecurityError::Refused(format!(
+        "re-executing husk from a sealed copy (CVE-2019-5736): {what}: {e}"
+    ))
 }
 
 /// Unless already done, copy husk's binary into a sealed memfd and re-execute it with the same
@@ -35,12 +40,16 @@ pub fn ensure_sealed() -> Result<(), SecurityError> {
     if running_sealed() {
         return Ok(());
     }
-    let mut src = std::fs::File::open("/proc/self/exe").map_err(|e| err("opening /proc/self/exe", e))?;
+    let mut src =
+        std::fs::File::open("/proc/self/exe").map_err(|e| err("opening /proc/self/exe", e))?;
     let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
         .map_err(|e| err("memfd_create", e))?;
     let mut dst = std::fs::File::from(fd);
     std::io::copy(&mut src, &mut dst).map_err(|e| err("copying the binary", e))?;
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
     fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| err("sealing the copy", e))?;
     let to_c = |b: &[u8]| CString::new(b).map_err(|e| err("argument with a NUL byte", e));
     let args = std::env::args_os()

@@ -30,7 +30,11 @@ fn active_lsms() -> Vec<String> {
 }
 
 fn parse_lsm_list(s: &str) -> Vec<String> {
-    s.trim().split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.trim()
+        .split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Whether AppArmor is enabled on this host.
@@ -52,7 +56,10 @@ pub fn validate(spec: &Spec) -> Result<(), SecurityError> {
     let process = spec.process().as_ref();
     let apparmor = process.and_then(|p| non_empty(p.apparmor_profile()));
     let selinux = process.and_then(|p| non_empty(p.selinux_label()));
-    let mount_label = spec.linux().as_ref().and_then(|l| non_empty(l.mount_label()));
+    let mount_label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| non_empty(l.mount_label()));
     check(apparmor, selinux, mount_label, &active_lsms())
 }
 
@@ -70,10 +77,15 @@ fn check(
             )));
         }
         if p.contains('\n') || p.contains('\0') {
-            return Err(SecurityError::Lsm(format!("process.apparmorProfile {p:?} is not a profile name")));
+            return Err(SecurityError::Lsm(format!(
+                "process.apparmorProfile {p:?} is not a profile name"
+            )));
         }
     }
-    for (field, label) in [("process.selinuxLabel", selinux), ("linux.mountLabel", mount_label)] {
+    for (field, label) in [
+        ("process.selinuxLabel", selinux),
+        ("linux.mountLabel", mount_label),
+    ] {
         let Some(l) = label else { continue };
         if !has("selinux") {
             return Err(SecurityError::Lsm(format!(
@@ -81,7 +93,9 @@ fn check(
             )));
         }
         if l.contains('\n') || l.contains('\0') || l.contains('"') {
-            return Err(SecurityError::Lsm(format!("{field} {l:?} is not a valid label")));
+            return Err(SecurityError::Lsm(format!(
+                "{field} {l:?} is not a valid label"
+            )));
         }
     }
     Ok(())
@@ -98,7 +112,13 @@ pub fn set_apparmor_exec(procfs: &ProcFs, profile: &str) -> Result<(), SecurityE
     let payload = apparmor_exec_payload(profile);
     tracing::debug!(profile, "AppArmor profile on exec");
     let missing = |e: &SecurityError| {
-        matches!(e, SecurityError::Syscall { errno: nix::errno::Errno::ENOENT, .. })
+        matches!(
+            e,
+            SecurityError::Syscall {
+                errno: nix::errno::Errno::ENOENT,
+                ..
+            }
+        )
     };
     match procfs.write("self/attr/apparmor/exec", payload.as_bytes()) {
         Err(e) if missing(&e) => procfs.write("self/attr/exec", payload.as_bytes()),
@@ -133,7 +153,10 @@ pub fn apply_exec_labels(
 /// (as runc: not bind mounts, proc, sysfs, mqueue or cgroup, whose labels come from policy).
 pub fn mount_label_option(fstype: &str, mount_label: Option<&str>) -> Option<String> {
     let label = mount_label.filter(|l| !l.is_empty())?;
-    if matches!(fstype, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2" | "bind" | "") {
+    if matches!(
+        fstype,
+        "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2" | "bind" | ""
+    ) {
         return None;
     }
     Some(format!("context=\"{label}\""))
@@ -149,18 +172,39 @@ mod tests {
 
     #[test]
     fn parses_the_lsm_list() {
-        assert_eq!(lsms("lockdown,capability,yama,apparmor\n"), ["lockdown", "capability", "yama", "apparmor"]);
+        assert_eq!(
+            lsms("lockdown,capability,yama,apparmor\n"),
+            ["lockdown", "capability", "yama", "apparmor"]
+        );
         assert!(lsms("").is_empty());
     }
 
     #[test]
     fn refuses_labels_the_host_cannot_apply() {
         let none = lsms("capability,yama");
-        let e = check(Some("docker-default"), None, None, &none).unwrap_err().to_string();
-        assert!(e.contains("process.apparmorProfile \"docker-default\"") && e.contains("AppArmor is not enabled"), "{e}");
-        let e = check(None, Some("system_u:system_r:container_t:s0"), None, &none).unwrap_err().to_string();
-        assert!(e.contains("process.selinuxLabel") && e.contains("SELinux is not enabled"), "{e}");
-        let e = check(None, None, Some("system_u:object_r:container_file_t:s0"), &none).unwrap_err().to_string();
+        let e = check(Some("docker-default"), None, None, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("process.apparmorProfile \"docker-default\"")
+                && e.contains("AppArmor is not enabled"),
+            "{e}"
+        );
+        let e = check(None, Some("system_u:system_r:container_t:s0"), None, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("process.selinuxLabel") && e.contains("SELinux is not enabled"),
+            "{e}"
+        );
+        let e = check(
+            None,
+            None,
+            Some("system_u:object_r:container_file_t:s0"),
+            &none,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("linux.mountLabel"), "{e}");
         assert!(check(None, None, None, &none).is_ok());
         assert!(check(Some("p"), None, None, &lsms("apparmor")).is_ok());
@@ -172,8 +216,14 @@ mod tests {
     #[test]
     fn payloads() {
         assert_eq!(apparmor_exec_payload("husk-test"), "exec husk-test");
-        assert_eq!(mount_label_option("tmpfs", Some("s:o:t:s0")).as_deref(), Some("context=\"s:o:t:s0\""));
-        assert_eq!(mount_label_option("devpts", Some("s:o:t:s0")).as_deref(), Some("context=\"s:o:t:s0\""));
+        assert_eq!(
+            mount_label_option("tmpfs", Some("s:o:t:s0")).as_deref(),
+            Some("context=\"s:o:t:s0\"")
+        );
+        assert_eq!(
+            mount_label_option("devpts", Some("s:o:t:s0")).as_deref(),
+            Some("context=\"s:o:t:s0\"")
+        );
         assert_eq!(mount_label_option("proc", Some("s:o:t:s0")), None);
         assert_eq!(mount_label_option("mqueue", Some("s:o:t:s0")), None);
         assert_eq!(mount_label_option("tmpfs", None), None);

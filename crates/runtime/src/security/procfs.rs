@@ -50,8 +50,14 @@ impl ProcFs {
         const SLASH_PROC: &CStr = c"/proc";
         let cwd = nix::fcntl::AT_FDCWD;
         let candidates: [(&str, Result<OwnedFd, Errno>); 3] = [
-            ("a new procfs instance", crate::sys::fsmount::detached_mount(PROC)),
-            ("a clone of the /proc mount", crate::sys::fsmount::clone_mount(cwd, SLASH_PROC)),
+            (
+                "a new procfs instance",
+                crate::sys::fsmount::detached_mount(PROC),
+            ),
+            (
+                "a clone of the /proc mount",
+                crate::sys::fsmount::clone_mount(cwd, SLASH_PROC),
+            ),
             (
                 "/proc",
                 nix::fcntl::open(
@@ -74,7 +80,10 @@ impl ProcFs {
                 Err(e) => why.push(format!("{what}: {e}")),
             }
         }
-        Err(SecurityError::Procfs(format!("no usable procfs: {}", why.join("; "))))
+        Err(SecurityError::Procfs(format!(
+            "no usable procfs: {}",
+            why.join("; ")
+        )))
     }
 
     fn verify(root: OwnedFd) -> Result<ProcFs, String> {
@@ -101,7 +110,11 @@ impl ProcFs {
     pub fn open_file(&self, rel: &str, flags: OFlag) -> Result<OwnedFd, SecurityError> {
         let path = self.resolve(rel);
         // openat2 refuses O_PATH with other flags than O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
-        let extra = if flags.contains(OFlag::O_PATH) { OFlag::O_CLOEXEC } else { OFlag::O_CLOEXEC | OFlag::O_NOCTTY };
+        let extra = if flags.contains(OFlag::O_PATH) {
+            OFlag::O_CLOEXEC
+        } else {
+            OFlag::O_CLOEXEC | OFlag::O_NOCTTY
+        };
         let how = OpenHow::new().flags(flags | extra).resolve(
             ResolveFlag::RESOLVE_BENEATH
                 | ResolveFlag::RESOLVE_NO_XDEV
@@ -143,11 +156,20 @@ impl ProcFs {
 
     /// Re-open one of our own fds (e.g. an O_PATH fd of a fifo) with `flags`, through
     /// `/proc/<pid>/fd/<n>` of this procfs; only that last magic link is followed.
-    pub fn reopen_fd(&self, fd: std::os::fd::RawFd, flags: OFlag) -> Result<OwnedFd, SecurityError> {
-        let dir = self.open_file(&"self/fd", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    pub fn reopen_fd(
+        &self,
+        fd: std::os::fd::RawFd,
+        flags: OFlag,
+    ) -> Result<OwnedFd, SecurityError> {
+        let dir = self.open_file("self/fd", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
         let name = fd.to_string();
-        nix::fcntl::openat(&dir, name.as_str(), flags | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(sys(format!("re-opening fd {fd} through /proc/self/fd")))
+        nix::fcntl::openat(
+            &dir,
+            name.as_str(),
+            flags | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(sys(format!("re-opening fd {fd} through /proc/self/fd")))
     }
 }
 
@@ -160,9 +182,14 @@ mod tests {
         // As root this gets a private instance; otherwise /proc itself. Either way it works.
         let p = ProcFs::open().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.self_pid, std::process::id().to_string());
-        let fd = p.open_file("self/status", OFlag::O_RDONLY).unwrap_or_else(|e| panic!("{e}"));
-        let text = std::fs::read_to_string(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
-            .unwrap_or_default();
+        let fd = p
+            .open_file("self/status", OFlag::O_RDONLY)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+        .unwrap_or_default();
         assert!(text.contains("Pid:"), "{text}");
         // Symlinks are not followed.
         assert!(p.open_file("self/cwd", OFlag::O_PATH).is_err());
@@ -174,7 +201,10 @@ mod tests {
         let p = ProcFs::open().unwrap_or_else(|e| panic!("{e}"));
         let (r, _w) = nix::unistd::pipe().unwrap_or_else(|e| panic!("{e}"));
         let fd = p
-            .reopen_fd(std::os::fd::AsRawFd::as_raw_fd(&r), OFlag::O_RDONLY | OFlag::O_NONBLOCK)
+            .reopen_fd(
+                std::os::fd::AsRawFd::as_raw_fd(&r),
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(is_proc(&fd).is_ok());
     }

@@ -40,7 +40,14 @@ pub fn detached_mount(fstype: &CStr) -> Result<OwnedFd, Errno> {
     };
     Errno::result(rc)?;
     // SAFETY: integer arguments only.
-    new_fd(unsafe { libc::syscall(libc::SYS_fsmount, fsfd.as_raw_fd(), FSMOUNT_CLOEXEC, MOUNT_ATTRS) })
+    new_fd(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fsfd.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            MOUNT_ATTRS,
+        )
+    })
 }
 
 /// `open_tree(dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a detached copy of the mount
@@ -58,9 +65,12 @@ const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 /// (OPEN_TREE_CLONE | AT_EMPTY_PATH) then move_mount with empty paths. Nothing is looked up
 /// by path, so no symlink swapped in meanwhile can redirect either end.
 pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    let flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
     // SAFETY: the empty path is a valid NUL-terminated string; `source` is an open fd.
-    let tree = new_fd(unsafe { libc::syscall(libc::SYS_open_tree, source.as_raw_fd(), c"".as_ptr(), flags) })?;
+    let tree = new_fd(unsafe {
+        libc::syscall(libc::SYS_open_tree, source.as_raw_fd(), c"".as_ptr(), flags)
+    })?;
     // SAFETY: both fds are open and both paths are the valid empty string.
     let rc = unsafe {
         libc::syscall(

@@ -11,7 +11,10 @@ const FLAG_NEW_LISTENER: u32 = 1 << 3;
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`: attach `program` to the calling thread.
 /// With SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags`, returns the listener fd.
-pub fn set_mode_filter(program: &[libc::sock_filter], flags: u32) -> Result<Option<OwnedFd>, Errno> {
+pub fn set_mode_filter(
+    program: &[libc::sock_filter],
+    flags: u32,
+) -> Result<Option<OwnedFd>, Errno> {
     let len = libc::c_ushort::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
     if len == 0 {
         return Err(Errno::EINVAL);

@@ -82,14 +82,6 @@ pub fn set_controlling_terminal<Fd: AsFd>(fd: Fd) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
-/// Takes ownership of an fd the kernel has just installed in this process through
-/// SCM_RIGHTS (from `recvmsg`'s control message).
-pub fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {
-    // SAFETY: the fd was created for us by recvmsg(2) a moment ago and is referenced nowhere
-    // else; the caller hands its only copy of the number to the OwnedFd.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,7 +96,12 @@ mod tests {
         let n = pty_number(&master).expect("TIOCGPTN");
         let name = nix::pty::ptsname_r(&master).expect("ptsname_r");
         assert_eq!(name, format!("/dev/pts/{n}"));
-        let ws = Winsize { ws_row: 33, ws_col: 111, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = Winsize {
+            ws_row: 33,
+            ws_col: 111,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         set_winsize(&master, &ws).expect("TIOCSWINSZ");
         let got = get_winsize(&slave).expect("TIOCGWINSZ");
         assert_eq!((got.ws_row, got.ws_col), (33, 111));

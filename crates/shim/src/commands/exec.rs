@@ -45,7 +45,16 @@ mod tests {
     #[test]
     fn paths_are_absolute_and_flags_carried() {
         let cli = crate::cli::Cli::try_parse_from([
-            "husk", "exec", "-p", "p.json", "--pid-file", "x.pid", "--cwd", "rel", "-t", "id",
+            "husk",
+            "exec",
+            "-p",
+            "p.json",
+            "--pid-file",
+            "x.pid",
+            "--cwd",
+            "rel",
+            "-t",
+            "id",
         ])
         .expect("parse");
         let Some(crate::cli::Command::Exec(a)) = cli.command else {

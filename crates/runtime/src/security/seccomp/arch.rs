@@ -6,12 +6,15 @@ use oci_spec::runtime::Arch;
 
 #[cfg(target_arch = "x86_64")]
 #[path = "table_x32.rs"]
+#[rustfmt::skip]
 mod x32;
 #[cfg(target_arch = "x86_64")]
 #[path = "table_x86.rs"]
+#[rustfmt::skip]
 mod x86;
 #[cfg(target_arch = "x86_64")]
 #[path = "table_x86_64.rs"]
+#[rustfmt::skip]
 mod x86_64;
 
 /// `AUDIT_ARCH_X86_64` (EM_X86_64 | 64-bit | little endian).
@@ -50,7 +53,9 @@ impl Abi {
             _ => return None,
         };
         // A table exists only for the ABIs the native architecture can run.
-        Abi::native().filter(|_| !abi.table().is_empty()).map(|_| abi)
+        Abi::native()
+            .filter(|_| !abi.table().is_empty())
+            .map(|_| abi)
     }
 
     /// The `seccomp_data.arch` value the kernel reports for this ABI.
@@ -94,7 +99,9 @@ impl Abi {
     /// The number of syscall `name` in this ABI.
     pub fn lookup(self, name: &str) -> Option<u32> {
         let t = self.table();
-        t.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| t[i].1)
+        t.binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| t[i].1)
     }
 }
 
@@ -127,7 +134,10 @@ mod tests {
         assert_eq!(Abi::X86_64.lookup("read"), Some(0));
         assert_eq!(Abi::X86_64.lookup("getpid"), Some(libc::SYS_getpid as u32));
         assert_eq!(Abi::X86_64.lookup("clone3"), Some(libc::SYS_clone3 as u32));
-        assert_eq!(Abi::X86_64.lookup("mkdirat"), Some(libc::SYS_mkdirat as u32));
+        assert_eq!(
+            Abi::X86_64.lookup("mkdirat"),
+            Some(libc::SYS_mkdirat as u32)
+        );
         assert_eq!(Abi::X86_64.lookup("fchmodat2"), Some(452));
         assert_eq!(Abi::X86_64.lookup("socketcall"), None);
         assert_eq!(Abi::X86.lookup("socketcall"), Some(102));
@@ -142,6 +152,9 @@ mod tests {
         assert_eq!(Abi::from_spec(Arch::ScmpArchNative), Some(Abi::X86_64));
         assert_eq!(Abi::from_spec(Arch::ScmpArchX32), Some(Abi::X32));
         assert_eq!(Abi::from_spec(Arch::ScmpArchAarch64), None);
-        assert_eq!(supported_names(), ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+        assert_eq!(
+            supported_names(),
+            ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+        );
     }
 }

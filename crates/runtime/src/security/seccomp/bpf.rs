@@ -91,23 +91,43 @@ impl Builder {
 
     /// `ret k`.
     pub fn ret(&mut self, k: u32) -> Label {
-        self.push(Insn { code: BPF_RET | BPF_K, jt: 0, jf: 0, k })
+        self.push(Insn {
+            code: BPF_RET | BPF_K,
+            jt: 0,
+            jf: 0,
+            k,
+        })
     }
 
     /// `ld [off]`: a 32-bit word of `struct seccomp_data`.
     pub fn load(&mut self, off: u32) -> Label {
-        self.push(Insn { code: BPF_LD | BPF_W | BPF_ABS, jt: 0, jf: 0, k: off })
+        self.push(Insn {
+            code: BPF_LD | BPF_W | BPF_ABS,
+            jt: 0,
+            jf: 0,
+            k: off,
+        })
     }
 
     /// `and k`.
     pub fn and(&mut self, k: u32) -> Label {
-        self.push(Insn { code: BPF_ALU | BPF_AND | BPF_K, jt: 0, jf: 0, k })
+        self.push(Insn {
+            code: BPF_ALU | BPF_AND | BPF_K,
+            jt: 0,
+            jf: 0,
+            k,
+        })
     }
 
     /// `ja target` (32-bit offset: reaches anything).
     pub fn jump(&mut self, target: Label) -> Label {
         let k = self.distance(target);
-        self.push(Insn { code: BPF_JMP | BPF_JA, jt: 0, jf: 0, k })
+        self.push(Insn {
+            code: BPF_JMP | BPF_JA,
+            jt: 0,
+            jf: 0,
+            k,
+        })
     }
 
     /// A conditional jump to `t` when the condition holds, else to `f`. A target more than 255
@@ -124,7 +144,12 @@ impl Builder {
             }
         }
         let (jt, jf) = (self.distance(t) as u8, self.distance(f) as u8);
-        self.push(Insn { code: op.code(), jt, jf, k })
+        self.push(Insn {
+            code: op.code(),
+            jt,
+            jf,
+            k,
+        })
     }
 
     /// The program, first instruction first.
@@ -155,7 +180,7 @@ impl Data {
             bytes[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
         }
         let off = off as usize;
-        if off % 4 != 0 || off + 4 > bytes.len() {
+        if !off.is_multiple_of(4) || off + 4 > bytes.len() {
             return None;
         }
         let mut w = [0u8; 4];
@@ -182,7 +207,9 @@ pub fn run(prog: &[Insn], data: &Data) -> u32 {
         match i.code {
             c if c == BPF_RET | BPF_K => return i.k,
             c if c == BPF_LD | BPF_W | BPF_ABS => {
-                a = data.word(i.k).unwrap_or_else(|| panic!("bad load offset {}", i.k))
+                a = data
+                    .word(i.k)
+                    .unwrap_or_else(|| panic!("bad load offset {}", i.k))
             }
             c if c == BPF_ALU | BPF_AND | BPF_K => a &= i.k,
             c if c == BPF_JMP | BPF_JA => pc = jump(pc, i.k as usize),
@@ -219,8 +246,26 @@ mod tests {
         b.load(0);
         let p = b.finish();
         assert_eq!(p.len(), 4);
-        assert_eq!(run(&p, &Data { nr: 7, ..Data::default() }), 2);
-        assert_eq!(run(&p, &Data { nr: 8, ..Data::default() }), 1);
+        assert_eq!(
+            run(
+                &p,
+                &Data {
+                    nr: 7,
+                    ..Data::default()
+                }
+            ),
+            2
+        );
+        assert_eq!(
+            run(
+                &p,
+                &Data {
+                    nr: 8,
+                    ..Data::default()
+                }
+            ),
+            1
+        );
     }
 
     #[test]
@@ -236,15 +281,49 @@ mod tests {
         b.load(0);
         let p = b.finish();
         assert!(p.iter().any(|i| i.code == BPF_JMP | BPF_JA));
-        assert_eq!(run(&p, &Data { nr: 1, ..Data::default() }), 10);
-        assert_eq!(run(&p, &Data { nr: 6, ..Data::default() }), 20);
-        assert_eq!(run(&p, &Data { nr: 3, ..Data::default() }), 10);
+        assert_eq!(
+            run(
+                &p,
+                &Data {
+                    nr: 1,
+                    ..Data::default()
+                }
+            ),
+            10
+        );
+        assert_eq!(
+            run(
+                &p,
+                &Data {
+                    nr: 6,
+                    ..Data::default()
+                }
+            ),
+            20
+        );
+        assert_eq!(
+            run(
+                &p,
+                &Data {
+                    nr: 3,
+                    ..Data::default()
+                }
+            ),
+            10
+        );
     }
 
     #[test]
     fn loads_argument_words() {
-        let d = Data { args: [0, 0x1122_3344_5566_7788, 0, 0, 0, 0], ..Data::default() };
-        let (lo, hi) = if cfg!(target_endian = "little") { (24, 28) } else { (28, 24) };
+        let d = Data {
+            args: [0, 0x1122_3344_5566_7788, 0, 0, 0, 0],
+            ..Data::default()
+        };
+        let (lo, hi) = if cfg!(target_endian = "little") {
+            (24, 28)
+        } else {
+            (28, 24)
+        };
         assert_eq!(d.word(lo), Some(0x5566_7788));
         assert_eq!(d.word(hi), Some(0x1122_3344));
         assert_eq!(d.word(64), None);

@@ -88,7 +88,9 @@ enum Entry {
 fn entries(abi: Abi, rules: &[Rule]) -> BTreeMap<u32, Entry> {
     let mut out: BTreeMap<u32, Entry> = BTreeMap::new();
     for r in rules {
-        let Some(nr) = abi.lookup(&r.name) else { continue };
+        let Some(nr) = abi.lookup(&r.name) else {
+            continue;
+        };
         let e = out.entry(nr).or_insert_with(|| Entry::Rules(Vec::new()));
         match e {
             Entry::Always(_) => {}
@@ -211,7 +213,10 @@ fn segments<'a>(
 ) -> Vec<(u32, Leaf<'a>)> {
     let mut out: Vec<(u32, Leaf)> = Vec::new();
     let mut push = |start: u32, leaf: Leaf<'a>| {
-        if out.last().is_some_and(|(_, l)| *l == leaf && matches!(leaf, Leaf::Ret(_))) {
+        if out
+            .last()
+            .is_some_and(|(_, l)| *l == leaf && matches!(leaf, Leaf::Ret(_)))
+        {
             return;
         }
         out.push((start, leaf));
@@ -228,10 +233,13 @@ fn segments<'a>(
                 push(max + 1, Leaf::Ret(RET_ENOSYS));
             }
         }
-        push(*nr, match e {
-            Entry::Always(a) => Leaf::Ret(*a),
-            rules => Leaf::Block(rules),
-        });
+        push(
+            *nr,
+            match e {
+                Entry::Always(a) => Leaf::Ret(*a),
+                rules => Leaf::Block(rules),
+            },
+        );
         next = nr.checked_add(1);
     }
     if let Some(n) = next {
@@ -289,7 +297,11 @@ pub fn compile(plan: &Plan) -> Vec<Insn> {
         arches.push((Abi::X86.audit_arch(), b.load(OFF_NR)));
     }
     if has(Abi::X86_64) || has(Abi::X32) {
-        let x32 = if has(Abi::X32) { abi_part(&mut b, plan, Abi::X32) } else { bad_arch };
+        let x32 = if has(Abi::X32) {
+            abi_part(&mut b, plan, Abi::X32)
+        } else {
+            bad_arch
+        };
         let x64 = if has(Abi::X86_64) {
             abi_part(&mut b, plan, Abi::X86_64)
         } else {

@@ -9,24 +9,56 @@ const EPERM: u32 = 0x0005_0001;
 const TRAP: u32 = 0x0003_0000;
 
 fn rule(name: &str, conds: &[Cond], action: u32) -> Rule {
-    Rule { name: name.into(), conds: conds.to_vec(), action }
+    Rule {
+        name: name.into(),
+        conds: conds.to_vec(),
+        action,
+    }
 }
 
 fn c(index: u8, op: Op, value: u64, value_two: u64) -> Cond {
-    Cond { index, op, value, value_two }
+    Cond {
+        index,
+        op,
+        value,
+        value_two,
+    }
 }
 
 fn plan(default: u32, abis: &[Abi], rules: Vec<Rule>) -> Plan {
-    Plan { default, abis: abis.to_vec(), rules, stub_names: None }
+    Plan {
+        default,
+        abis: abis.to_vec(),
+        rules,
+        stub_names: None,
+    }
 }
 
 fn call(prog: &[Insn], abi: Abi, name: &str, args: [u64; 6]) -> u32 {
-    let nr = abi.lookup(name).unwrap_or_else(|| panic!("{name} unknown in {abi:?}"));
-    run(prog, &Data { nr, arch: abi.audit_arch(), ip: 0, args })
+    let nr = abi
+        .lookup(name)
+        .unwrap_or_else(|| panic!("{name} unknown in {abi:?}"));
+    run(
+        prog,
+        &Data {
+            nr,
+            arch: abi.audit_arch(),
+            ip: 0,
+            args,
+        },
+    )
 }
 
 fn nr(prog: &[Insn], arch: u32, nr: u32) -> u32 {
-    run(prog, &Data { nr, arch, ip: 0, args: [0; 6] })
+    run(
+        prog,
+        &Data {
+            nr,
+            arch,
+            ip: 0,
+            args: [0; 6],
+        },
+    )
 }
 
 #[test]
@@ -34,7 +66,11 @@ fn allow_list_with_default_errno() {
     let p = compile(&plan(
         EPERM,
         &[Abi::X86_64],
-        vec![rule("read", &[], ALLOW), rule("write", &[], ALLOW), rule("getpid", &[], TRAP)],
+        vec![
+            rule("read", &[], ALLOW),
+            rule("write", &[], ALLOW),
+            rule("getpid", &[], TRAP),
+        ],
     ));
     assert_eq!(call(&p, Abi::X86_64, "read", [0; 6]), ALLOW);
     assert_eq!(call(&p, Abi::X86_64, "write", [0; 6]), ALLOW);
@@ -49,22 +85,103 @@ fn allow_list_with_default_errno() {
 #[test]
 fn every_operator_on_64_bits() {
     let big = 0x1_0000_0005u64;
-    let cases: Vec<(Op, u64, u64, Vec<(u64, bool)>)> = vec![
-        (Op::Eq, big, 0, vec![(big, true), (5, false), (big + 1, false), (0x2_0000_0005, false)]),
-        (Op::Ne, big, 0, vec![(big, false), (5, true), (0x2_0000_0005, true)]),
-        (Op::Gt, big, 0, vec![(big + 1, true), (big, false), (big - 1, false), (0x2_0000_0000, true), (6, false)]),
-        (Op::Ge, big, 0, vec![(big + 1, true), (big, true), (big - 1, false), (0x2_0000_0000, true), (6, false)]),
-        (Op::Lt, big, 0, vec![(big + 1, false), (big, false), (big - 1, true), (6, true), (0x2_0000_0000, false)]),
-        (Op::Le, big, 0, vec![(big + 1, false), (big, true), (big - 1, true), (0x2_0000_0000, false)]),
+    type Case = (Op, u64, u64, Vec<(u64, bool)>);
+    let cases: Vec<Case> = vec![
+        (
+            Op::Eq,
+            big,
+            0,
+            vec![
+                (big, true),
+                (5, false),
+                (big + 1, false),
+                (0x2_0000_0005, false),
+            ],
+        ),
+        (
+            Op::Ne,
+            big,
+            0,
+            vec![(big, false), (5, true), (0x2_0000_0005, true)],
+        ),
+        (
+            Op::Gt,
+            big,
+            0,
+            vec![
+                (big + 1, true),
+                (big, false),
+                (big - 1, false),
+                (0x2_0000_0000, true),
+                (6, false),
+            ],
+        ),
+        (
+            Op::Ge,
+            big,
+            0,
+            vec![
+                (big + 1, true),
+                (big, true),
+                (big - 1, false),
+                (0x2_0000_0000, true),
+                (6, false),
+            ],
+        ),
+        (
+            Op::Lt,
+            big,
+            0,
+            vec![
+                (big + 1, false),
+                (big, false),
+                (big - 1, true),
+                (6, true),
+                (0x2_0000_0000, false),
+            ],
+        ),
+        (
+            Op::Le,
+            big,
+            0,
+            vec![
+                (big + 1, false),
+                (big, true),
+                (big - 1, true),
+                (0x2_0000_0000, false),
+            ],
+        ),
         // (arg & 0xff0000ff) == 0x12000034
-        (Op::MaskedEq, 0xff00_00ff, 0x1200_0034, vec![(0x12ab_cd34, true), (0x1200_0035, false), (0x1_1200_0034, true)]),
-        (Op::MaskedEq, 0xf_0000_0000, 0x3_0000_0000, vec![(0x3_1234_5678, true), (0x4_0000_0000, false)]),
+        (
+            Op::MaskedEq,
+            0xff00_00ff,
+            0x1200_0034,
+            vec![
+                (0x12ab_cd34, true),
+                (0x1200_0035, false),
+                (0x1_1200_0034, true),
+            ],
+        ),
+        (
+            Op::MaskedEq,
+            0xf_0000_0000,
+            0x3_0000_0000,
+            vec![(0x3_1234_5678, true), (0x4_0000_0000, false)],
+        ),
     ];
     for (op, value, value_two, checks) in cases {
-        let p = compile(&plan(EPERM, &[Abi::X86_64], vec![rule("ioctl", &[c(1, op, value, value_two)], ALLOW)]));
+        let p = compile(&plan(
+            EPERM,
+            &[Abi::X86_64],
+            vec![rule("ioctl", &[c(1, op, value, value_two)], ALLOW)],
+        ));
         for (arg, allowed) in checks {
             let got = call(&p, Abi::X86_64, "ioctl", [0, arg, 0, 0, 0, 0]);
-            assert_eq!(got == ALLOW, allowed, "{op:?} {value:#x}/{value_two:#x} on {arg:#x}");
+            assert_eq!(
+                got == ALLOW,
+                allowed,
+                "{op:?} {value:#x}/{value_two:#x} on {arg:#x}"
+            );
         }
     }
 }
@@ -76,10 +193,27 @@ fn thirty_two_bit_abis_compare_the_low_word() {
         &[Abi::X86_64, Abi::X86],
         vec![rule("personality", &[c(0, Op::Eq, 0xffff_ffff, 0)], ALLOW)],
     ));
-    assert_eq!(call(&p, Abi::X86, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
-    assert_eq!(call(&p, Abi::X86, "personality", [0x1_ffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
-    assert_eq!(call(&p, Abi::X86_64, "personality", [0x1_ffff_ffff, 0, 0, 0, 0, 0]), EPERM);
-    assert_eq!(call(&p, Abi::X86_64, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        call(&p, Abi::X86, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(
+        call(&p, Abi::X86, "personality", [0x1_ffff_ffff, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(
+        call(
+            &p,
+            Abi::X86_64,
+            "personality",
+            [0x1_ffff_ffff, 0, 0, 0, 0, 0]
+        ),
+        EPERM
+    );
+    assert_eq!(
+        call(&p, Abi::X86_64, "personality", [0xffff_ffff, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
     assert_eq!(call(&p, Abi::X86, "personality", [8, 0, 0, 0, 0, 0]), EPERM);
 }
 
@@ -107,7 +241,11 @@ fn unconditional_rule_wins() {
     let p = compile(&plan(
         ALLOW,
         &[Abi::X86_64],
-        vec![rule("kill", &[c(1, Op::Eq, 9, 0)], TRAP), rule("kill", &[], EPERM), rule("kill", &[], TRAP)],
+        vec![
+            rule("kill", &[c(1, Op::Eq, 9, 0)], TRAP),
+            rule("kill", &[], EPERM),
+            rule("kill", &[], TRAP),
+        ],
     ));
     assert_eq!(call(&p, Abi::X86_64, "kill", [1, 9, 0, 0, 0, 0]), EPERM);
     assert_eq!(call(&p, Abi::X86_64, "kill", [1, 15, 0, 0, 0, 0]), EPERM);
@@ -131,7 +269,11 @@ fn x32_and_x86_sections() {
 
 #[test]
 fn enosys_stub_for_newer_syscalls() {
-    let mut pl = plan(EPERM, &[Abi::X86_64, Abi::X86], vec![rule("getpid", &[], ALLOW)]);
+    let mut pl = plan(
+        EPERM,
+        &[Abi::X86_64, Abi::X86],
+        vec![rule("getpid", &[], ALLOW)],
+    );
     pl.stub_names = Some(vec!["getpid".into(), "mkdirat".into(), "no_such".into()]);
     let p = compile(&pl);
     let mkdirat = Abi::X86_64.lookup("mkdirat").unwrap_or(0);
@@ -165,7 +307,19 @@ fn large_profile_stays_valid() {
         assert_eq!(call(&p, Abi::X86_64, n, [7, 0, 0, 0, 0, 0]), EPERM, "{n}");
         if let Some(nr32) = Abi::X86.lookup(n) {
             let args = [8, 0, 0, 0, 0, 0];
-            assert_eq!(run(&p, &Data { nr: nr32, arch: AUDIT_ARCH_I386, ip: 0, args }), ALLOW, "{n}");
+            assert_eq!(
+                run(
+                    &p,
+                    &Data {
+                        nr: nr32,
+                        arch: AUDIT_ARCH_I386,
+                        ip: 0,
+                        args
+                    }
+                ),
+                ALLOW,
+                "{n}"
+            );
         }
     }
 }

@@ -30,12 +30,24 @@ pub enum SeccompError {
     Invalid(String),
     #[error("linux.seccomp: husk has no syscall tables for this architecture ({0}); seccomp is not supported here")]
     Unsupported(&'static str),
-    #[error("linux.seccomp: the filter has {0} instructions, more than the kernel's limit of 4096")]
+    #[error(
+        "linux.seccomp: the filter has {0} instructions, more than the kernel's limit of 4096"
+    )]
     TooLong(usize),
     #[error("installing the seccomp filter (flags {flags:#x}): {errno}{hint}")]
-    Install { flags: u32, errno: nix::errno::Errno, hint: String },
-    #[error("sending the seccomp listener fd to linux.seccomp.listenerPath {path}: {what}: {reason}")]
-    Listener { path: PathBuf, what: String, reason: String },
+    Install {
+        flags: u32,
+        errno: nix::errno::Errno,
+        hint: String,
+    },
+    #[error(
+        "sending the seccomp listener fd to linux.seccomp.listenerPath {path}: {what}: {reason}"
+    )]
+    Listener {
+        path: PathBuf,
+        what: String,
+        reason: String,
+    },
 }
 
 // SECCOMP_RET_* (linux/seccomp.h).
@@ -146,7 +158,9 @@ fn abis(s: &LinuxSeccomp) -> Result<Vec<Abi>, SeccompError> {
         match Abi::from_spec(*a) {
             Some(abi) if !out.contains(&abi) => out.push(abi),
             Some(_) => {}
-            None => tracing::debug!(architecture = %a, "seccomp: architecture cannot run on this machine; not filtered"),
+            None => {
+                tracing::debug!(architecture = %a, "seccomp: architecture cannot run on this machine; not filtered")
+            }
         }
     }
     Ok(out)
@@ -160,14 +174,22 @@ fn rules(s: &LinuxSeccomp, default: u32) -> Result<Vec<Rule>, SeccompError> {
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("syscalls[{i}]");
         if sc.names().is_empty() {
-            return Err(SeccompError::Invalid(format!("{field}.names must not be empty")));
+            return Err(SeccompError::Invalid(format!(
+                "{field}.names must not be empty"
+            )));
         }
         if let Some(n) = sc.names().iter().position(|n| n.is_empty()) {
-            return Err(SeccompError::Invalid(format!("{field}.names[{n}] is empty")));
+            return Err(SeccompError::Invalid(format!(
+                "{field}.names[{n}] is empty"
+            )));
         }
         let action = action_word(sc.action(), sc.errno_ret(), &field)?;
         if sc.action() == Action::ScmpActNotify {
-            if let Some(n) = sc.names().iter().find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str())) {
+            if let Some(n) = sc
+                .names()
+                .iter()
+                .find(|n| NOTIFY_FORBIDDEN.contains(&n.as_str()))
+            {
                 return Err(SeccompError::Invalid(format!(
                     "{field}: SCMP_ACT_NOTIFY cannot be used for {n}: husk's init needs it to hand the listener to the runtime"
                 )));
@@ -175,13 +197,21 @@ fn rules(s: &LinuxSeccomp, default: u32) -> Result<Vec<Rule>, SeccompError> {
         }
         let mut conds = Vec::new();
         for (j, a) in sc.args().iter().flatten().enumerate() {
-            let index = u8::try_from(a.index()).ok().filter(|x| *x < 6).ok_or_else(|| {
-                SeccompError::Invalid(format!(
+            let index = u8::try_from(a.index())
+                .ok()
+                .filter(|x| *x < 6)
+                .ok_or_else(|| {
+                    SeccompError::Invalid(format!(
                     "{field}.args[{j}].index {} is out of range (a syscall has arguments 0 to 5)",
                     a.index()
                 ))
-            })?;
-            conds.push(Cond { index, op: op(a.op()), value: a.value(), value_two: a.value_two().unwrap_or(0) });
+                })?;
+            conds.push(Cond {
+                index,
+                op: op(a.op()),
+                value: a.value(),
+                value_two: a.value_two().unwrap_or(0),
+            });
         }
         if action == default {
             continue;
@@ -195,7 +225,11 @@ fn rules(s: &LinuxSeccomp, default: u32) -> Result<Vec<Rule>, SeccompError> {
         };
         for name in sc.names() {
             for g in &groups {
-                out.push(Rule { name: name.clone(), conds: g.clone(), action });
+                out.push(Rule {
+                    name: name.clone(),
+                    conds: g.clone(),
+                    action,
+                });
             }
         }
     }
@@ -223,10 +257,9 @@ impl Filter {
         }
         let default = action_word(s.default_action(), s.default_errno_ret(), "defaultAction")
             .map_err(|e| match e {
-                SeccompError::Invalid(m) => SeccompError::Invalid(m.replace(
-                    "defaultAction: errnoRet",
-                    "defaultErrnoRet",
-                )),
+                SeccompError::Invalid(m) => {
+                    SeccompError::Invalid(m.replace("defaultAction: errnoRet", "defaultErrnoRet"))
+                }
                 other => other,
             })?;
         let abis = abis(s)?;
@@ -236,7 +269,10 @@ impl Filter {
             .iter()
             .flatten()
             .any(|sc| sc.action() == Action::ScmpActNotify);
-        let listener_path = s.listener_path().clone().filter(|p| !p.as_os_str().is_empty());
+        let listener_path = s
+            .listener_path()
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
         let metadata = s.listener_metadata().clone().filter(|m| !m.is_empty());
         match (&listener_path, notify) {
             (None, true) => {
@@ -253,7 +289,9 @@ impl Filter {
             _ => {}
         }
         if metadata.is_some() && listener_path.is_none() {
-            return Err(SeccompError::Invalid("listenerMetadata is set without listenerPath".into()));
+            return Err(SeccompError::Invalid(
+                "listenerMetadata is set without listenerPath".into(),
+            ));
         }
         if let Some(p) = listener_path.as_ref().filter(|p| !p.is_absolute()) {
             return Err(SeccompError::Invalid(format!(
@@ -282,18 +320,37 @@ impl Filter {
             || (default & 0xffff_0000) == RET_TRACE;
         let stub = !permissive && default != compile::RET_ENOSYS;
         let stub_names = stub.then(|| {
-            s.syscalls().iter().flatten().flat_map(|sc| sc.names().iter().cloned()).collect()
+            s.syscalls()
+                .iter()
+                .flatten()
+                .flat_map(|sc| sc.names().iter().cloned())
+                .collect()
         });
-        let plan = Plan { default, abis, rules, stub_names };
+        let plan = Plan {
+            default,
+            abis,
+            rules,
+            stub_names,
+        };
         let program = compile::compile(&plan);
         if program.len() > bpf::MAX_INSNS {
             return Err(SeccompError::TooLong(program.len()));
         }
         let program = program
             .iter()
-            .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
             .collect();
-        Ok(Filter { program, flags, listener_path, metadata })
+        Ok(Filter {
+            program,
+            flags,
+            listener_path,
+            metadata,
+        })
     }
 
     /// Whether installing returns a listener that must go to `listenerPath`.
@@ -303,7 +360,9 @@ impl Filter {
 
     /// `listenerPath` and `listenerMetadata`, when a listener is used.
     pub fn listener(&self) -> Option<(&std::path::Path, Option<&str>)> {
-        self.listener_path.as_deref().map(|p| (p, self.metadata.as_deref()))
+        self.listener_path
+            .as_deref()
+            .map(|p| (p, self.metadata.as_deref()))
     }
 
     /// Number of BPF instructions.
@@ -319,7 +378,11 @@ impl Filter {
     /// CAP_SYS_ADMIN. Returns the notification listener when the profile uses
     /// SCMP_ACT_NOTIFY.
     pub fn install(&self) -> Result<Option<OwnedFd>, SeccompError> {
-        tracing::debug!(instructions = self.program.len(), flags = self.flags, "installing the seccomp filter");
+        tracing::debug!(
+            instructions = self.program.len(),
+            flags = self.flags,
+            "installing the seccomp filter"
+        );
         crate::sys::seccomp::set_mode_filter(&self.program, self.flags).map_err(|errno| {
             let hint = match errno {
                 nix::errno::Errno::EINVAL if self.flags != 0 => {
@@ -330,7 +393,11 @@ impl Filter {
                 }
                 _ => String::new(),
             };
-            SeccompError::Install { flags: self.flags, errno, hint }
+            SeccompError::Install {
+                flags: self.flags,
+                errno,
+                hint,
+            }
         })
     }
 }

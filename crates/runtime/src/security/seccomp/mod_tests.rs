@@ -16,12 +16,28 @@ fn err(json: &str) -> String {
 }
 
 fn program(f: &Filter) -> Vec<Insn> {
-    f.program.iter().map(|i| Insn { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect()
+    f.program
+        .iter()
+        .map(|i| Insn {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect()
 }
 
 fn eval(f: &Filter, name: &str, args: [u64; 6]) -> u32 {
     let nr = Abi::X86_64.lookup(name).unwrap_or_else(|| panic!("{name}"));
-    run(&program(f), &Data { nr, arch: AUDIT_ARCH_X86_64, ip: 0, args })
+    run(
+        &program(f),
+        &Data {
+            nr,
+            arch: AUDIT_ARCH_X86_64,
+            ip: 0,
+            args,
+        },
+    )
 }
 
 #[test]
@@ -78,7 +94,17 @@ fn enosys_stub_only_when_default_denies() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     let p = program(&deny);
-    let above = |nr| run(&p, &Data { nr, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] });
+    let above = |nr| {
+        run(
+            &p,
+            &Data {
+                nr,
+                arch: AUDIT_ARCH_X86_64,
+                ip: 0,
+                args: [0; 6],
+            },
+        )
+    };
     assert_eq!(above(40), compile::RET_ENOSYS);
     assert_eq!(above(38), RET_ERRNO | 1);
     let enosys_default = Filter::from_spec(&parse(
@@ -86,7 +112,17 @@ fn enosys_stub_only_when_default_denies() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     let p = program(&enosys_default);
-    let run_nr = |nr| run(&p, &Data { nr, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] });
+    let run_nr = |nr| {
+        run(
+            &p,
+            &Data {
+                nr,
+                arch: AUDIT_ARCH_X86_64,
+                ip: 0,
+                args: [0; 6],
+            },
+        )
+    };
     assert_eq!(run_nr(38), compile::RET_ENOSYS);
     assert_eq!(run_nr(39), RET_ALLOW);
     let allow = Filter::from_spec(&parse(
@@ -94,7 +130,18 @@ fn enosys_stub_only_when_default_denies() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     let p = program(&allow);
-    assert_eq!(run(&p, &Data { nr: 400, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] }), RET_ALLOW);
+    assert_eq!(
+        run(
+            &p,
+            &Data {
+                nr: 400,
+                arch: AUDIT_ARCH_X86_64,
+                ip: 0,
+                args: [0; 6]
+            }
+        ),
+        RET_ALLOW
+    );
 }
 
 #[test]
@@ -106,31 +153,52 @@ fn notify_needs_a_listener() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(f.needs_listener());
-    assert_eq!(f.flags, FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV | FLAG_LOG);
-    assert_eq!(f.listener().map(|(p, m)| (p.to_path_buf(), m)), Some(("/run/agent.sock".into(), Some("x"))));
+    assert_eq!(
+        f.flags,
+        FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV | FLAG_LOG
+    );
+    assert_eq!(
+        f.listener().map(|(p, m)| (p.to_path_buf(), m)),
+        Some(("/run/agent.sock".into(), Some("x")))
+    );
     assert_eq!(eval(&f, "mkdir", [0; 6]), RET_USER_NOTIF);
 }
 
 #[test]
 fn invalid_profiles_name_the_field() {
     let cases = [
-        (r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/a"}"#, "defaultAction"),
-        (r#"{"defaultAction":"SCMP_ACT_ALLOW","defaultErrnoRet":1}"#, "defaultErrnoRet"),
+        (
+            r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/a"}"#,
+            "defaultAction",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","defaultErrnoRet":1}"#,
+            "defaultErrnoRet",
+        ),
         (
             r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","errnoRet":1}]}"#,
             "syscalls[0]: errnoRet",
         ),
-        (r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[],"action":"SCMP_ACT_ERRNO"}]}"#, "syscalls[0].names"),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[],"action":"SCMP_ACT_ERRNO"}]}"#,
+            "syscalls[0].names",
+        ),
         (
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
             "syscalls[0].args[0].index 6",
         ),
-        (r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a"}"#, "listenerPath /a is set but no syscall"),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a"}"#,
+            "listenerPath /a is set but no syscall",
+        ),
         (
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
             "listenerPath is not set",
         ),
-        (r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerMetadata":"m"}"#, "listenerMetadata"),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerMetadata":"m"}"#,
+            "listenerMetadata",
+        ),
         (
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{"names":["sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#,
             "cannot be used for sendmsg",
@@ -142,7 +210,10 @@ fn invalid_profiles_name_the_field() {
     ];
     for (json, want) in cases {
         let e = err(json);
-        assert!(e.starts_with("linux.seccomp: ") && e.contains(want), "{json}: {e}");
+        assert!(
+            e.starts_with("linux.seccomp: ") && e.contains(want),
+            "{json}: {e}"
+        );
     }
 }
 
@@ -154,7 +225,10 @@ fn unknown_strings_fail_to_parse() {
         r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_BOGUS"]}"#,
         r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_BOGUS"}]}]}"#,
     ] {
-        assert!(serde_json::from_str::<LinuxSeccomp>(json).is_err(), "{json}");
+        assert!(
+            serde_json::from_str::<LinuxSeccomp>(json).is_err(),
+            "{json}"
+        );
     }
 }
 
@@ -166,7 +240,17 @@ fn foreign_architectures_are_skipped() {
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     let p = program(&f);
-    let on = |arch, nr| run(&p, &Data { nr, arch, ip: 0, args: [0; 6] });
+    let on = |arch, nr| {
+        run(
+            &p,
+            &Data {
+                nr,
+                arch,
+                ip: 0,
+                args: [0; 6],
+            },
+        )
+    };
     assert_eq!(on(arch::AUDIT_ARCH_I386, 20), RET_ERRNO | 1);
     assert_eq!(on(AUDIT_ARCH_X86_64, 39), RET_ERRNO | 1);
     assert_eq!(on(0xc000_00b7, 172), compile::RET_KILL_PROCESS);

@@ -6,8 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{
-    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-    UnixAddr,
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 use serde_json::{json, Value};
 
@@ -45,8 +44,13 @@ pub fn send_listener(
     let body = serde_json::to_vec(&process_state(pid, metadata, state_json))
         .map_err(|e| err("encoding the container process state", e.to_string()))?;
     let addr = UnixAddr::new(path).map_err(|e| err("socket address", e.to_string()))?;
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| err("creating a socket", e.to_string()))?;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| err("creating a socket", e.to_string()))?;
     connect(sock.as_raw_fd(), &addr).map_err(|e| err("connecting", e.to_string()))?;
     let fds = [listener.as_raw_fd()];
     let mut sent = 0;
@@ -97,8 +101,13 @@ mod tests {
         let mut buf = vec![0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-            .expect("recvmsg");
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .expect("recvmsg");
         let mut got_fd = None;
         for c in msg.cmsgs().expect("cmsgs") {
             if let ControlMessageOwned::ScmRights(fds) = c {

@@ -1,0 +1,2 @@
+class Containerd:
+    name = "containerd"
