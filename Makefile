@@ -10,7 +10,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 HUSK := $(TARGET_DIR)/release/husk
 PREFIX ?= /usr/local
 # Debian packages the tests, the demo and the benchmark use.
-DEB_PACKAGES := busybox-static runc crun hyperfine time jq iproute2 golang-github-containers-common qemu-system-x86 cpio
+DEB_PACKAGES := busybox-static runc crun hyperfine time jq iproute2 golang-github-containers-common qemu-system-x86 cpio podman netavark containerd docker.io tini
 
 # The integration tests run this binary (set HUSK_BIN=runc to run them against runc).
 export HUSK_BIN ?= $(HUSK)

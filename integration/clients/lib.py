@@ -4,6 +4,7 @@ registry, cgroup/mount/process look-ups for leftovers, and the result table.
 Standard library only (python3 >= 3.11)."""
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -325,3 +326,68 @@ CURRENT = [None, None]
 def note(text):
     """Attaches a remark (a timing, say) to the running scenario's result; not compared."""
     NOTES[tuple(CURRENT)] = text
+
+
+class Images:
+    """The busybox image: a rootfs tarball (podman import, docker import) and, built from
+    it on first use, an OCI archive (`podman save --format oci-archive`, for ctr import)."""
+
+    def __init__(self, work, tar):
+        self.work, self.tar, self._oci = work, tar, None
+
+    def oci_archive(self):
+        if self._oci is None:
+            d = os.path.join(self.work, "image-build")
+            base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/runroot",
+                    "--tmpdir", f"{d}/tmp", "--storage-driver", "vfs"]
+            os.makedirs(d, exist_ok=True)
+            conf = os.path.join(d, "storage.conf")
+            with open(conf, "w") as f:
+                f.write(f'[storage]\ndriver = "vfs"\nrunroot = "{d}/runroot"\n'
+                        f'graphroot = "{d}/root"\n')
+            empty = os.path.join(d, "containers.conf")
+            open(empty, "w").close()
+            env = dict(os.environ, CONTAINERS_CONF=empty, CONTAINERS_STORAGE_CONF=conf)
+            ok(run(base + ["import", self.tar, "localhost/busybox:latest"], env=env))
+            out = os.path.join(self.work, "busybox-oci.tar")
+            ok(run(base + ["save", "--format", "oci-archive", "-o", out,
+                           "localhost/busybox:latest"], env=env))
+            self._oci = out
+        return self._oci
+
+
+def check_state_owner(state_json, rt):
+    """The container's state.json in the runtime's root was written by runtime rt (so the
+    client really ran rt): runc's has init_process_pid, husk's has pidStartTime."""
+    try:
+        with open(state_json) as f:
+            st = json.load(f)
+    except (OSError, ValueError) as e:
+        raise Fail(f"{rt} did not run this container: reading {state_json}: {e}")
+    owner = "runc" if "init_process_pid" in st else "husk" if "pidStartTime" in st else "?"
+    if owner != rt:
+        raise Fail(f"{state_json} was written by {owner}, not {rt}")
+
+
+def netavark_rules_present():
+    r = subprocess.run(["iptables-save"], capture_output=True, text=True)
+    return "NETAVARK" in r.stdout
+
+
+def remove_netavark_rules():
+    """Removes the iptables chains netavark (podman's default network) leaves behind, and
+    the rules that jump to them: called only when they were not there before the run."""
+    import shlex
+    for table in ("filter", "nat"):
+        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                               text=True).stdout.splitlines()
+        chains = [l.split()[1] for l in rules if l.startswith("-N NETAVARK")]
+        for l in rules:
+            a = shlex.split(l)
+            if a[:1] == ["-A"] and not a[1].startswith("NETAVARK") and "NETAVARK" in l:
+                subprocess.run(["iptables", "-t", table, "-D"] + a[1:],
+                               stderr=subprocess.DEVNULL)
+        for ch in chains:
+            subprocess.run(["iptables", "-t", table, "-F", ch], stderr=subprocess.DEVNULL)
+        for ch in chains:
+            subprocess.run(["iptables", "-t", table, "-X", ch], stderr=subprocess.DEVNULL)

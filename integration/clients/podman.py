@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from lib import (
-    Fail, Skip, cgroup_dirs_named, cgroup_file, drive_pty, expect, expect_eq, expect_rc,
+    Fail, Skip, cgroup_dirs_named, check_state_owner, cgroup_file, drive_pty, expect, expect_eq, expect_rc,
     kill_group, mounts_matching, note, ok, processes_matching, retry, run, scenario, unmount_all_under,
 )
 
@@ -47,10 +47,10 @@ graphroot = "{root}"
 class Podman:
     name = "podman"
 
-    def __init__(self, work, bins, rootfs_tar):
+    def __init__(self, work, bins, images):
         self.dir = os.path.join(work, "podman")
         self.bins = bins
-        self.rootfs_tar = rootfs_tar
+        self.images = images
         self.fixtures = {}
         self.root = os.path.join(self.dir, "root")
         self.runroot = os.path.join(self.dir, "runroot")
@@ -72,7 +72,7 @@ class Podman:
         ]
 
     def start(self):
-        ok(run(self.base + ["import", self.rootfs_tar, IMG], env=self.env, timeout=120))
+        ok(run(self.base + ["import", self.images.tar, IMG], env=self.env, timeout=120))
 
     def stop(self):
         run(self.base + ["rm", "--all", "--force", "--time", "0"], env=self.env, timeout=120)
@@ -92,6 +92,10 @@ class Podman:
         n = self.name_for(rt, what)
         self.p(rt, "rm", "-f", "-t", "0", n)
         ok(self.p(rt, "run", "-d", "--name", n, *opts, IMG, *cmd))
+        r = ok(self.p(rt, "inspect", "--format", "{{.Id}} {{.OCIRuntime}}", n))
+        cid, used = r.out.split()
+        expect_eq(used, rt, "podman inspect .OCIRuntime")
+        check_state_owner(f"/run/{rt}/{cid}/state.json", rt)
         return n
 
     def remove(self, rt, n):

@@ -31,17 +31,26 @@ sys.path.insert(0, HERE)
 import lib  # noqa: E402
 from lib import Fail, Skip, run  # noqa: E402
 
-PACKAGES = {"podman": "podman", "conmon": "conmon", "containerd": "containerd",
-            "ctr": "containerd", "dockerd": "docker.io", "tini-static": "tini"}
+# What the harness installs when missing (the Makefile's `deps` lists them too).
+PACKAGES = ("podman", "conmon", "netavark", "containerd", "docker.io", "tini", "iptables")
 RUNTIMES = ("runc", "husk")
 # Top-level cgroups the clients create (podman, ctr's namespace, docker), removed at the end
 # when the harness created them.
 CLIENT_CGROUPS = ("libpod_parent", "husk-clients", "docker")
+# Host paths the clients create whatever their flags (dockerd's /etc/docker/key.json and
+# /run/docker/plugins, the shims' sockets and ctr's fifos under /run/containerd, podman's
+# image blob cache and netns dir): removed at the end when they did not exist before.
+HOST_PATHS = ("/etc/docker", "/run/docker", "/run/containerd", "/run/netns", "/run/containers",
+              "/var/lib/containers", "/run/libpod")
+
+
+def installed(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    return "install ok installed" in r.stdout
 
 
 def install_missing():
-    missing = sorted({pkg for tool, pkg in PACKAGES.items() if not lib.which(tool)
-                      and not os.path.exists(f"/usr/bin/{tool}")})
+    missing = [p for p in PACKAGES if not installed(p)]
     if not missing:
         return
     print(f"clients: installing {' '.join(missing)}", flush=True)
@@ -169,7 +178,7 @@ def main():
                 required.add(line)
 
     install_missing()
-    import podman, containerd, docker  # noqa: E401  (registers the scenarios)
+    import podman, podman_more, containerd, docker, more  # noqa: E401  (the scenarios)
     classes = {"podman": podman.Podman, "containerd": containerd.Containerd,
                "docker": docker.Docker}
     wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -181,6 +190,8 @@ def main():
     lib.LOG = open(args.log, "w")
     work = tempfile.mkdtemp(prefix="husk-clients-", dir="/tmp")
     cg_before = top_cgroups()
+    host_before = {p for p in HOST_PATHS if os.path.lexists(p)}
+    netavark_before = lib.netavark_rules_present()
     # SIGTERM/SIGHUP (a killed `cargo test`, CI's timeout) unwind through the finally below.
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda *_: sys.exit(130))
@@ -189,21 +200,21 @@ def main():
     results = {}  # name -> {"runc": Outcome, "husk": Outcome}
     setup_errors = []
     try:
-        tar = make_rootfs_tar(work)
+        images = lib.Images(work, make_rootfs_tar(work))
         for cname in wanted:
             scen = [(n, fn) for n, fn in lib.REGISTRY if n.startswith(cname + "/")
                     and re.search(args.only, n)]
             if not scen:
                 continue
             t0 = time.monotonic()
-            client = classes[cname](work, bins, tar)
+            client = classes[cname](work, bins, images)
             try:
                 try:
                     client.start()
                 except (Fail, OSError, subprocess.SubprocessError) as e:
                     setup_errors.append(f"{cname}: setting up: {e}")
                     for n, _ in scen:
-                        err = Outcome(False, err=f"{cname} setup failed: {e}")
+                        err = Outcome(False, err=f"{cname} setup failed (see above)")
                         results[n] = {"runc": err, "husk": err}
                     continue
                 for n, fn in scen:
@@ -219,6 +230,12 @@ def main():
         lib.unmount_all_under(work)
         for cg in top_cgroups() - cg_before:
             remove_cgroup_tree(os.path.join(lib.CGROUP_ROOT, cg))
+        for p in HOST_PATHS:
+            if p not in host_before and os.path.lexists(p):
+                lib.unmount_all_under(p)
+                shutil.rmtree(p, ignore_errors=True)
+        if not netavark_before and lib.netavark_rules_present():
+            lib.remove_netavark_rules()
         if args.keep:
             print(f"clients: work dir kept: {work}")
         else:
@@ -233,12 +250,14 @@ def main():
             failures.append(n)
         for rt in RUNTIMES:
             o = res[rt]
-            if o.ok is False:
+            if o.ok is False and not o.err.endswith("setup failed (see above)"):
                 details.append(f"{n} [{rt}]: {o.err}")
             nt = lib.NOTES.get((n, rt))
             if nt:
                 details.append(f"{n} [{rt}]: note: {nt}")
     print()
+    for e in setup_errors:
+        print(f"SETUP FAILED: {e}")
     print_table(rows)
     print()
     if details:

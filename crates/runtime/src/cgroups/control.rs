@@ -35,7 +35,9 @@ impl Cgroup {
         let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut map = BTreeMap::new();
         for h in mountinfo::parse(&text) {
-            let Kind::V1 { controllers } = &h.kind else { continue };
+            let Kind::V1 { controllers } = &h.kind else {
+                continue;
+            };
             if let Some(leaf) = self.paths.iter().find(|p| p.starts_with(&h.mount_point)) {
                 for c in controllers.iter().filter(|c| !c.starts_with("name=")) {
                     map.insert(c.clone(), leaf.clone());
@@ -68,7 +70,8 @@ impl Cgroup {
     pub fn update(&mut self, upd: &Resources) -> Result<(), CgroupError> {
         let mut merged = self.resources.clone();
         merged.merge(upd);
-        self.manager().apply(&merged, !upd.devices.is_empty(), true)?;
+        self.manager()
+            .apply(&merged, !upd.devices.is_empty(), true)?;
         self.resources = merged;
         Ok(())
     }
@@ -132,7 +135,9 @@ impl Cgroup {
             if let Some(text) = super::manager::read_opt(&procs)? {
                 out.extend(super::parse_procs(&text, &procs));
             }
-            let Ok(rd) = fs::read_dir(dir) else { return Ok(()) };
+            let Ok(rd) = fs::read_dir(dir) else {
+                return Ok(());
+            };
             for e in rd.flatten() {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
                     walk(&e.path(), out)?;

@@ -52,9 +52,9 @@ pub fn v2_limit(v: i64) -> String {
 /// The name the kernel uses in hugetlb file names for a page size in KiB: 2048 -> "2MB",
 /// 1048576 -> "1GB", 64 -> "64KB".
 pub fn hugepage_size_name(kib: u64) -> String {
-    if kib >= 1 << 20 && kib % (1 << 20) == 0 {
+    if kib >= 1 << 20 && kib & ((1 << 20) - 1) == 0 {
         format!("{}GB", kib >> 20)
-    } else if kib >= 1 << 10 && kib % (1 << 10) == 0 {
+    } else if kib >= 1 << 10 && kib & ((1 << 10) - 1) == 0 {
         format!("{}MB", kib >> 10)
     } else {
         format!("{kib}KB")

@@ -150,7 +150,15 @@ pub fn parse_rule(i: usize, r: &DeviceRule) -> Result<Rule, CgroupError> {
 /// and ptmx.
 pub fn default_rules() -> Vec<Rule> {
     let node = |typ, major, minor, access| {
-        Rule::Node(true, Exception { typ, major, minor, access })
+        Rule::Node(
+            true,
+            Exception {
+                typ,
+                major,
+                minor,
+                access,
+            },
+        )
     };
     use DevType::{Block, Char};
     vec![
@@ -177,7 +185,10 @@ pub struct DeviceState {
 impl DeviceState {
     /// Deny all, no exceptions: where the configured rules start from (as runc's emulator).
     pub fn deny_all() -> DeviceState {
-        DeviceState { default_allow: false, exceptions: Vec::new() }
+        DeviceState {
+            default_allow: false,
+            exceptions: Vec::new(),
+        }
     }
 
     /// The state the configured rules (in order) followed by runc's default rules produce.
@@ -215,7 +226,10 @@ impl DeviceState {
 
     /// Whether `access` to the node is allowed, as the kernel decides it.
     pub fn allows(&self, typ: DevType, major: u32, minor: u32, access: u8) -> bool {
-        let mut matching = self.exceptions.iter().filter(|e| e.matches(typ, major, minor));
+        let mut matching = self
+            .exceptions
+            .iter()
+            .filter(|e| e.matches(typ, major, minor));
         if self.default_allow {
             !matching.any(|e| e.access & access != 0)
         } else {
@@ -243,13 +257,26 @@ impl DeviceState {
                 "b" => DevType::Block,
                 _ => continue,
             };
-            let Some((ma, mi)) = node.split_once(':') else { continue };
-            let num = |s: &str| if s == "*" { Some(None) } else { s.parse().ok().map(Some) };
+            let Some((ma, mi)) = node.split_once(':') else {
+                continue;
+            };
+            let num = |s: &str| {
+                if s == "*" {
+                    Some(None)
+                } else {
+                    s.parse().ok().map(Some)
+                }
+            };
             let (Some(major), Some(minor), Some(access)) = (num(ma), num(mi), parse_access(acc))
             else {
                 continue;
             };
-            st.exceptions.push(Exception { typ, major, minor, access });
+            st.exceptions.push(Exception {
+                typ,
+                major,
+                minor,
+                access,
+            });
         }
         st
     }
@@ -264,7 +291,10 @@ impl DeviceState {
         let mut source = self.clone();
         if self.default_allow || self.default_allow != target.default_allow {
             out.push((target.default_allow, "a".to_string()));
-            source = DeviceState { default_allow: target.default_allow, exceptions: Vec::new() };
+            source = DeviceState {
+                default_allow: target.default_allow,
+                exceptions: Vec::new(),
+            };
         }
         for cur in &source.exceptions {
             let keep = target
@@ -296,7 +326,13 @@ impl DeviceState {
 mod tests {
     use super::*;
 
-    fn rule(allow: bool, typ: Option<&str>, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
+    fn rule(
+        allow: bool,
+        typ: Option<&str>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> DeviceRule {
         DeviceRule {
             allow,
             typ: typ.map(String::from),
@@ -308,22 +344,61 @@ mod tests {
 
     #[test]
     fn parses_rules() {
-        assert_eq!(parse_rule(0, &rule(false, None, None, None, "rwm")).unwrap(), Rule::All(false));
-        assert_eq!(parse_rule(0, &rule(true, Some("a"), Some(1), None, "r")).unwrap(), Rule::All(true));
+        assert_eq!(
+            parse_rule(0, &rule(false, None, None, None, "rwm")).unwrap(),
+            Rule::All(false)
+        );
+        assert_eq!(
+            parse_rule(0, &rule(true, Some("a"), Some(1), None, "r")).unwrap(),
+            Rule::All(true)
+        );
         let r = parse_rule(0, &rule(true, Some("c"), Some(1), Some(3), "rw")).unwrap();
         assert_eq!(
             r,
-            Rule::Node(true, Exception { typ: DevType::Char, major: Some(1), minor: Some(3), access: ACC_READ | ACC_WRITE })
+            Rule::Node(
+                true,
+                Exception {
+                    typ: DevType::Char,
+                    major: Some(1),
+                    minor: Some(3),
+                    access: ACC_READ | ACC_WRITE
+                }
+            )
         );
         let r = parse_rule(0, &rule(true, Some("b"), None, Some(-1), "m")).unwrap();
-        assert!(matches!(r, Rule::Node(true, Exception { major: None, minor: None, .. })));
-        let e = parse_rule(3, &rule(true, Some("u"), None, None, "r")).unwrap_err().to_string();
+        assert!(matches!(
+            r,
+            Rule::Node(
+                true,
+                Exception {
+                    major: None,
+                    minor: None,
+                    ..
+                }
+            )
+        ));
+        let e = parse_rule(3, &rule(true, Some("u"), None, None, "r"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("devices[3]") && e.contains("\"u\""), "{e}");
         assert!(parse_rule(0, &rule(true, Some("c"), None, None, "rx")).is_err());
         assert!(parse_rule(0, &rule(true, Some("c"), None, None, "")).is_err());
         assert!(parse_rule(0, &rule(true, Some("c"), Some(-5), None, "r")).is_err());
-        let no_access = DeviceRule { allow: true, typ: Some("c".into()), ..Default::default() };
-        assert!(matches!(parse_rule(0, &no_access).unwrap(), Rule::Node(true, Exception { access: ACC_ALL, .. })));
+        let no_access = DeviceRule {
+            allow: true,
+            typ: Some("c".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            parse_rule(0, &no_access).unwrap(),
+            Rule::Node(
+                true,
+                Exception {
+                    access: ACC_ALL,
+                    ..
+                }
+            )
+        ));
     }
 
     #[test]
@@ -362,7 +437,12 @@ mod tests {
     #[test]
     fn kernel_merge_and_remove() {
         let mut st = DeviceState::deny_all();
-        let ex = |acc| Exception { typ: DevType::Char, major: Some(4), minor: None, access: acc };
+        let ex = |acc| Exception {
+            typ: DevType::Char,
+            major: Some(4),
+            minor: None,
+            access: acc,
+        };
         st.apply(Rule::Node(true, ex(ACC_READ)));
         st.apply(Rule::Node(true, ex(ACC_WRITE)));
         assert_eq!(st.exceptions, vec![ex(ACC_READ | ACC_WRITE)]);
@@ -371,8 +451,24 @@ mod tests {
         st.apply(Rule::Node(false, ex(ACC_ALL)));
         assert!(st.exceptions.is_empty());
         // A deny for a node that only a wildcard exception covers changes nothing (kernel).
-        st.apply(Rule::Node(true, Exception { typ: DevType::Char, major: None, minor: None, access: ACC_READ }));
-        st.apply(Rule::Node(false, Exception { typ: DevType::Char, major: Some(1), minor: Some(3), access: ACC_READ }));
+        st.apply(Rule::Node(
+            true,
+            Exception {
+                typ: DevType::Char,
+                major: None,
+                minor: None,
+                access: ACC_READ,
+            },
+        ));
+        st.apply(Rule::Node(
+            false,
+            Exception {
+                typ: DevType::Char,
+                major: Some(1),
+                minor: Some(3),
+                access: ACC_READ,
+            },
+        ));
         assert!(st.allows(DevType::Char, 1, 3, ACC_READ));
     }
 
@@ -384,7 +480,10 @@ mod tests {
         assert!(!st.default_allow);
         assert_eq!(st.exceptions.len(), 3);
         assert_eq!(st.exceptions[1].to_line(st.exceptions[1].access), "b *:* m");
-        assert_eq!(st.exceptions[2].to_line(st.exceptions[2].access), "c 136:* rw");
+        assert_eq!(
+            st.exceptions[2].to_line(st.exceptions[2].access),
+            "c 136:* rw"
+        );
         assert_eq!(DeviceState::from_list(""), DeviceState::deny_all());
     }
 
@@ -404,7 +503,10 @@ mod tests {
         let tgt = DeviceState::from_list("c 1:3 rwm\nc 1:5 rwm\n");
         assert_eq!(
             cur.transition(&tgt),
-            vec![(false, "c 10:200 rwm".to_string()), (true, "c 1:5 m".to_string())]
+            vec![
+                (false, "c 10:200 rwm".to_string()),
+                (true, "c 1:5 m".to_string())
+            ]
         );
         // To allow-all with a deny exception: reset to allow, then the deny.
         let tgt = DeviceState::from_config(&[

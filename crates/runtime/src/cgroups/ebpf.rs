@@ -44,7 +44,13 @@ pub fn bpf_type(t: DevType) -> i32 {
 
 impl Insn {
     const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn { code, dst, src, off, imm }
+        Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
     }
 
     /// The 8 bytes the kernel reads (little-endian host: dst in the low nibble of byte 1).
@@ -56,7 +62,9 @@ impl Insn {
         } else {
             (self.dst << 4) | (self.src & 0xf)
         };
-        [self.code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
+        [
+            self.code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3],
+        ]
     }
 }
 
@@ -68,12 +76,12 @@ pub fn encode(prog: &[Insn]) -> Vec<u8> {
 /// The program enforcing `state`.
 pub fn device_filter(state: &DeviceState) -> Vec<Insn> {
     let mut p = vec![
-        Insn::new(LDX_MEM_W, 2, 1, 0, 0),   // r2 = ctx->access_type
+        Insn::new(LDX_MEM_W, 2, 1, 0, 0),        // r2 = ctx->access_type
         Insn::new(ALU32_AND_K, 2, 0, 0, 0xffff), // r2 = type
-        Insn::new(LDX_MEM_W, 3, 1, 0, 0),   // r3 = ctx->access_type
-        Insn::new(ALU32_RSH_K, 3, 0, 0, 16), // r3 = access
-        Insn::new(LDX_MEM_W, 4, 1, 4, 0),   // r4 = ctx->major
-        Insn::new(LDX_MEM_W, 5, 1, 8, 0),   // r5 = ctx->minor
+        Insn::new(LDX_MEM_W, 3, 1, 0, 0),        // r3 = ctx->access_type
+        Insn::new(ALU32_RSH_K, 3, 0, 0, 16),     // r3 = access
+        Insn::new(LDX_MEM_W, 4, 1, 4, 0),        // r4 = ctx->major
+        Insn::new(LDX_MEM_W, 5, 1, 8, 0),        // r5 = ctx->minor
     ];
     let verdict = i32::from(!state.default_allow);
     for ex in &state.exceptions {
@@ -93,7 +101,13 @@ pub fn device_filter(state: &DeviceState) -> Vec<Insn> {
         } else if ex.access != ACC_ALL {
             // Allow exception: matches when it covers every requested bit.
             block.push(Insn::new(ALU32_MOV_X, 1, 3, 0, 0));
-            block.push(Insn::new(ALU32_AND_K, 1, 0, 0, i32::from(!ex.access & ACC_ALL)));
+            block.push(Insn::new(
+                ALU32_AND_K,
+                1,
+                0,
+                0,
+                i32::from(!ex.access & ACC_ALL),
+            ));
             jumps.push(block.len());
             block.push(Insn::new(JMP_JNE_K, 1, 0, 0, 0));
         }
@@ -114,7 +128,13 @@ pub fn device_filter(state: &DeviceState) -> Vec<Insn> {
         }
         p.extend(block);
     }
-    p.push(Insn::new(ALU32_MOV_K, 0, 0, 0, i32::from(state.default_allow)));
+    p.push(Insn::new(
+        ALU32_MOV_K,
+        0,
+        0,
+        0,
+        i32::from(state.default_allow),
+    ));
     p.push(Insn::new(JMP_EXIT, 0, 0, 0, 0));
     p
 }
@@ -127,7 +147,11 @@ mod tests {
 
     /// Runs `prog` the way the kernel would, for the few opcodes the generator uses.
     fn run(prog: &[Insn], typ: DevType, major: u32, minor: u32, access: u8) -> u64 {
-        let ctx = [(bpf_type(typ) as u32) | (u32::from(access) << 16), major, minor];
+        let ctx = [
+            (bpf_type(typ) as u32) | (u32::from(access) << 16),
+            major,
+            minor,
+        ];
         let mut r = [0u64; 11];
         let mut pc = 0usize;
         for _ in 0..10_000 {
@@ -156,8 +180,20 @@ mod tests {
         panic!("program did not exit");
     }
 
-    fn rule(allow: bool, typ: Option<&str>, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
-        DeviceRule { allow, typ: typ.map(String::from), major, minor, access: Some(access.into()) }
+    fn rule(
+        allow: bool,
+        typ: Option<&str>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> DeviceRule {
+        DeviceRule {
+            allow,
+            typ: typ.map(String::from),
+            major,
+            minor,
+            access: Some(access.into()),
+        }
     }
 
     fn agrees(state: &DeviceState) {

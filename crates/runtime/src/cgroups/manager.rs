@@ -89,7 +89,10 @@ pub fn read_opt(path: &Path) -> Result<Option<String>, CgroupError> {
     match fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CgroupError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -140,7 +143,9 @@ fn write_one(dir: &Path, w: &Write) -> Result<(), CgroupError> {
             ),
             Some(libc::EBUSY) if w.file == "memory.limit_in_bytes" => {
                 let read = |f: &str| {
-                    fs::read_to_string(dir.join(f)).map(|s| s.trim().to_string()).unwrap_or_default()
+                    fs::read_to_string(dir.join(f))
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_default()
                 };
                 format!(
                     " (the limit is below the current usage: {}, peak usage: {})",
@@ -159,8 +164,10 @@ fn write_one(dir: &Path, w: &Write) -> Result<(), CgroupError> {
         });
     }
     if w.verify {
-        let got = fs::read_to_string(&path)
-            .map_err(|source| CgroupError::Read { path: path.clone(), source })?;
+        let got = fs::read_to_string(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let got = got.trim();
         if got != w.value {
             let bound = match (got.parse::<u64>(), w.value.parse::<u64>()) {
@@ -204,10 +211,7 @@ impl OomWatch {
     /// After the fd became ready: how many OOM events happened. `None`: the cgroup is gone.
     pub fn consume(&mut self) -> Option<u64> {
         match self {
-            OomWatch::V1 { efd, .. } => match efd.read() {
-                Ok(n) => Some(n),
-                Err(_) => None,
-            },
+            OomWatch::V1 { efd, .. } => efd.read().ok(),
             OomWatch::V2 { path, last, .. } => {
                 let text = fs::read_to_string(&*path).ok()?;
                 let n = super::stats::parse_flat_keyed(&text)
@@ -227,11 +231,15 @@ pub fn oom_watch_v1(memory_dir: &Path) -> Result<OomWatch, CgroupError> {
     use nix::sys::eventfd::{EfdFlags, EventFd};
     use std::os::fd::AsRawFd;
     let control_path = memory_dir.join("memory.oom_control");
-    let control = fs::File::open(&control_path)
-        .map_err(|source| CgroupError::Read { path: control_path.clone(), source })?;
-    let efd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).map_err(|e| {
-        CgroupError::Read { path: control_path.clone(), source: io::Error::from(e) }
+    let control = fs::File::open(&control_path).map_err(|source| CgroupError::Read {
+        path: control_path.clone(),
+        source,
     })?;
+    let efd =
+        EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).map_err(|e| CgroupError::Read {
+            path: control_path.clone(),
+            source: io::Error::from(e),
+        })?;
     let reg = memory_dir.join("cgroup.event_control");
     let line = format!("{} {}", efd.as_fd().as_raw_fd(), control.as_raw_fd());
     write_file(&reg, &line).map_err(|source| CgroupError::Write {
@@ -239,7 +247,10 @@ pub fn oom_watch_v1(memory_dir: &Path) -> Result<OomWatch, CgroupError> {
         path: reg.clone(),
         source,
     })?;
-    Ok(OomWatch::V1 { efd, _control: control })
+    Ok(OomWatch::V1 {
+        efd,
+        _control: control,
+    })
 }
 
 /// v2: watch `dir/memory.events`.
@@ -250,7 +261,11 @@ pub fn oom_watch_v2(dir: &Path) -> Result<Option<OomWatch>, CgroupError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(CgroupError::Read { path, source }),
     };
-    let mut w = OomWatch::V2 { events, path, last: 0 };
+    let mut w = OomWatch::V2 {
+        events,
+        path,
+        last: 0,
+    };
     w.consume();
     Ok(Some(w))
 }
@@ -263,7 +278,10 @@ pub fn open_dir(path: &Path) -> Result<OwnedFd, CgroupError> {
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(path)
         .map(OwnedFd::from)
-        .map_err(|source| CgroupError::Read { path: path.to_path_buf(), source })
+        .map_err(|source| CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Poll `file` until `done(contents)` or `timeout`, sleeping a little between reads.
@@ -275,8 +293,10 @@ pub fn wait_for(
     let deadline = std::time::Instant::now() + timeout;
     let mut nap = std::time::Duration::from_micros(100);
     loop {
-        let text = fs::read_to_string(file)
-            .map_err(|source| CgroupError::Read { path: file.to_path_buf(), source })?;
+        let text = fs::read_to_string(file).map_err(|source| CgroupError::Read {
+            path: file.to_path_buf(),
+            source,
+        })?;
         if done(&text) {
             return Ok(true);
         }
@@ -313,18 +333,29 @@ mod tests {
         let e = execute(&[Write::new("hugepageLimits", "hugetlb", "h", 1)], |_| None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("linux.resources.hugepageLimits") && e.contains("hugetlb"), "{e}");
+        assert!(
+            e.contains("linux.resources.hugepageLimits") && e.contains("hugetlb"),
+            "{e}"
+        );
 
         // A missing file: ENOENT with a note, and the file is not created.
-        let e = execute(&[Write::new("memory.swap", "ctl", "nofile", 1)], |_| Some(d.clone()))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("memory.swap") && e.contains("ENOENT") && e.contains("does not exist"), "{e}");
+        let e = execute(&[Write::new("memory.swap", "ctl", "nofile", 1)], |_| {
+            Some(d.clone())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("memory.swap") && e.contains("ENOENT") && e.contains("does not exist"),
+            "{e}"
+        );
         assert!(!dir.join("nofile").exists());
 
         // Read-back verification.
         fs::write(dir.join("v"), "").unwrap();
-        execute(&[Write::new("cpu.shares", "ctl", "v", 5).verify()], |_| Some(d.clone())).unwrap();
+        execute(&[Write::new("cpu.shares", "ctl", "v", 5).verify()], |_| {
+            Some(d.clone())
+        })
+        .unwrap();
         let _ = fs::remove_dir_all(&dir);
     }
 }

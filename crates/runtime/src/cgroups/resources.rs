@@ -39,7 +39,11 @@ pub struct Memory {
     pub kernel_tcp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swappiness: Option<u64>,
-    #[serde(rename = "disableOOMKiller", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "disableOOMKiller",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disable_oom_killer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_hierarchy: Option<bool>,
@@ -259,12 +263,36 @@ impl Resources {
         }
         if let Some(m) = &upd.memory {
             let dst = self.memory.get_or_insert_with(Memory::default);
-            take!(dst, m, limit, reservation, swap, kernel, kernel_tcp, swappiness);
-            take!(dst, m, disable_oom_killer, use_hierarchy, check_before_update);
+            take!(
+                dst,
+                m,
+                limit,
+                reservation,
+                swap,
+                kernel,
+                kernel_tcp,
+                swappiness
+            );
+            take!(
+                dst,
+                m,
+                disable_oom_killer,
+                use_hierarchy,
+                check_before_update
+            );
         }
         if let Some(c) = &upd.cpu {
             let dst = self.cpu.get_or_insert_with(Cpu::default);
-            take!(dst, c, shares, quota, burst, period, realtime_runtime, realtime_period);
+            take!(
+                dst,
+                c,
+                shares,
+                quota,
+                burst,
+                period,
+                realtime_runtime,
+                realtime_period
+            );
             take!(dst, c, cpus, mems, idle);
         }
         if let Some(p) = &upd.pids {
@@ -275,18 +303,26 @@ impl Resources {
         if let Some(b) = &upd.block_io {
             let dst = self.block_io.get_or_insert_with(BlockIo::default);
             take!(dst, b, weight, leaf_weight);
-            for (d, s) in [
-                (&mut dst.weight_device, &b.weight_device),
-            ] {
-                if !s.is_empty() {
-                    *d = s.clone();
-                }
+            if !b.weight_device.is_empty() {
+                dst.weight_device = b.weight_device.clone();
             }
             for (d, s) in [
-                (&mut dst.throttle_read_bps_device, &b.throttle_read_bps_device),
-                (&mut dst.throttle_write_bps_device, &b.throttle_write_bps_device),
-                (&mut dst.throttle_read_iops_device, &b.throttle_read_iops_device),
-                (&mut dst.throttle_write_iops_device, &b.throttle_write_iops_device),
+                (
+                    &mut dst.throttle_read_bps_device,
+                    &b.throttle_read_bps_device,
+                ),
+                (
+                    &mut dst.throttle_write_bps_device,
+                    &b.throttle_write_bps_device,
+                ),
+                (
+                    &mut dst.throttle_read_iops_device,
+                    &b.throttle_read_iops_device,
+                ),
+                (
+                    &mut dst.throttle_write_iops_device,
+                    &b.throttle_write_iops_device,
+                ),
             ] {
                 if !s.is_empty() {
                     *d = s.clone();
@@ -413,10 +449,16 @@ mod tests {
         assert_eq!(r.devices.len(), 2);
         assert_eq!(r.devices[1].typ.as_deref(), Some("c"));
         let m = r.memory.as_ref().unwrap();
-        assert_eq!((m.limit, m.kernel_tcp, m.swappiness), (Some(1), Some(5), Some(6)));
+        assert_eq!(
+            (m.limit, m.kernel_tcp, m.swappiness),
+            (Some(1), Some(5), Some(6))
+        );
         assert_eq!(m.disable_oom_killer, Some(true));
         let c = r.cpu.as_ref().unwrap();
-        assert_eq!((c.burst, c.realtime_period, c.idle), (Some(9), Some(12), Some(1)));
+        assert_eq!(
+            (c.burst, c.realtime_period, c.idle),
+            (Some(9), Some(12), Some(1))
+        );
         assert_eq!(c.cpus.as_deref(), Some("0-1"));
         assert_eq!(r.pids.as_ref().unwrap().limit, Some(13));
         let b = r.block_io.as_ref().unwrap();
@@ -444,22 +486,43 @@ mod tests {
         assert!(r.memory.as_ref().unwrap().limit.is_none());
         assert!(r.cpu.is_none());
         let bad: Value = serde_json::from_str(r#"{"memory":{"limit":"x"}}"#).unwrap();
-        let e = Resources::from_value(bad, "update resources").unwrap_err().to_string();
+        let e = Resources::from_value(bad, "update resources")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("update resources"), "{e}");
     }
 
     #[test]
     fn merge_replaces_only_what_is_set() {
         let mut stored = Resources {
-            memory: Some(Memory { limit: Some(100), swap: Some(200), ..Default::default() }),
-            cpu: Some(Cpu { quota: Some(5000), period: Some(10000), ..Default::default() }),
+            memory: Some(Memory {
+                limit: Some(100),
+                swap: Some(200),
+                ..Default::default()
+            }),
+            cpu: Some(Cpu {
+                quota: Some(5000),
+                period: Some(10000),
+                ..Default::default()
+            }),
             pids: Some(Pids { limit: Some(10) }),
-            devices: vec![DeviceRule { allow: false, access: Some("rwm".into()), ..Default::default() }],
+            devices: vec![DeviceRule {
+                allow: false,
+                access: Some("rwm".into()),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let upd = Resources {
-            memory: Some(Memory { limit: Some(300), ..Default::default() }),
-            cpu: Some(Cpu { quota: Some(20000), cpus: Some("0".into()), ..Default::default() }),
+            memory: Some(Memory {
+                limit: Some(300),
+                ..Default::default()
+            }),
+            cpu: Some(Cpu {
+                quota: Some(20000),
+                cpus: Some("0".into()),
+                ..Default::default()
+            }),
             pids: Some(Pids { limit: None }),
             unified: [("pids.max".to_string(), "5".to_string())].into(),
             ..Default::default()

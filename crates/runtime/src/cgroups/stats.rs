@@ -168,7 +168,9 @@ pub fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
 
 /// Space-separated numbers on one line (cpuacct.usage_percpu).
 pub fn parse_numbers(text: &str) -> Vec<u64> {
-    text.split_whitespace().filter_map(|n| n.parse().ok()).collect()
+    text.split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// cpuacct.usage_all: `cpu user system` rows after a header -> (per-cpu user, per-cpu system).
@@ -194,11 +196,18 @@ pub fn parse_blkio_v1(text: &str) -> Vec<BlkioEntry> {
             [dev, value] if dev.contains(':') => (*dev, "", *value),
             _ => continue,
         };
-        let Some((ma, mi)) = dev.split_once(':') else { continue };
+        let Some((ma, mi)) = dev.split_once(':') else {
+            continue;
+        };
         let (Ok(major), Ok(minor), Ok(value)) = (ma.parse(), mi.parse(), value.parse()) else {
             continue;
         };
-        out.push(BlkioEntry { major, minor, op: op.to_string(), value });
+        out.push(BlkioEntry {
+            major,
+            minor,
+            op: op.to_string(),
+            value,
+        });
     }
     out
 }
@@ -209,10 +218,16 @@ pub fn parse_io_stat(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
     let (mut bytes, mut ios) = (Vec::new(), Vec::new());
     for l in text.lines() {
         let mut it = l.split_whitespace();
-        let Some((ma, mi)) = it.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(major), Ok(minor)) = (ma.parse(), mi.parse()) else { continue };
+        let Some((ma, mi)) = it.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (ma.parse(), mi.parse()) else {
+            continue;
+        };
         for kv in it {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let Ok(value) = v.parse() else { continue };
             let (table, op) = match k {
                 "rbytes" => (&mut bytes, "Read"),
@@ -221,7 +236,12 @@ pub fn parse_io_stat(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
                 "wios" => (&mut ios, "Write"),
                 _ => continue,
             };
-            table.push(BlkioEntry { major, minor, op: op.into(), value });
+            table.push(BlkioEntry {
+                major,
+                minor,
+                op: op.into(),
+                value,
+            });
         }
     }
     (bytes, ios)
@@ -234,25 +254,54 @@ mod tests {
     #[test]
     fn json_shape_matches_runc() {
         let mut s = Stats::default();
-        s.pids = Pids { current: 1, limit: 50 };
-        s.memory.usage = MemoryEntry { limit: 99, usage: 5, max: 7, failcnt: 0 };
-        s.memory.kernel_tcp = MemoryEntry { limit: 9, ..Default::default() };
-        let ev = Event { typ: "stats", id: "c1", data: Some(&s) };
+        s.pids = Pids {
+            current: 1,
+            limit: 50,
+        };
+        s.memory.usage = MemoryEntry {
+            limit: 99,
+            usage: 5,
+            max: 7,
+            failcnt: 0,
+        };
+        s.memory.kernel_tcp = MemoryEntry {
+            limit: 9,
+            ..Default::default()
+        };
+        let ev = Event {
+            typ: "stats",
+            id: "c1",
+            data: Some(&s),
+        };
         let v: serde_json::Value = serde_json::to_value(&ev).unwrap();
         assert_eq!(v["type"], "stats");
         assert_eq!(v["id"], "c1");
         let d = &v["data"];
         assert_eq!(d["pids"], serde_json::json!({"current": 1, "limit": 50}));
-        assert_eq!(d["cpu"], serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}}));
-        assert_eq!(d["memory"]["usage"], serde_json::json!({"limit": 99, "usage": 5, "max": 7, "failcnt": 0}));
-        assert_eq!(d["memory"]["kernelTCP"], serde_json::json!({"limit": 9, "failcnt": 0}));
+        assert_eq!(
+            d["cpu"],
+            serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}})
+        );
+        assert_eq!(
+            d["memory"]["usage"],
+            serde_json::json!({"limit": 99, "usage": 5, "max": 7, "failcnt": 0})
+        );
+        assert_eq!(
+            d["memory"]["kernelTCP"],
+            serde_json::json!({"limit": 9, "failcnt": 0})
+        );
         assert!(d["memory"].get("raw").is_none());
         assert_eq!(d["blkio"], serde_json::json!({}));
         assert_eq!(d["hugetlb"], serde_json::json!({}));
         assert_eq!(d["intel_rdt"], serde_json::json!({}));
         assert!(d["network_interfaces"].is_null());
         assert_eq!(d["cpuset"]["sched_relax_domain_level"], 0);
-        let oom = serde_json::to_string(&Event { typ: "oom", id: "c1", data: None }).unwrap();
+        let oom = serde_json::to_string(&Event {
+            typ: "oom",
+            id: "c1",
+            data: None,
+        })
+        .unwrap();
         assert_eq!(oom, r#"{"type":"oom","id":"c1"}"#);
     }
 
@@ -267,10 +316,27 @@ mod tests {
         assert_eq!((u, s), (vec![10, 30], vec![20, 40]));
         let b = parse_blkio_v1("8:0 Read 4096\n8:0 Write 0\n8:0 Total 4096\nTotal 4096\n");
         assert_eq!(b.len(), 3);
-        assert_eq!(b[0], BlkioEntry { major: 8, minor: 0, op: "Read".into(), value: 4096 });
-        let (bytes, ios) = parse_io_stat("254:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n");
+        assert_eq!(
+            b[0],
+            BlkioEntry {
+                major: 8,
+                minor: 0,
+                op: "Read".into(),
+                value: 4096
+            }
+        );
+        let (bytes, ios) =
+            parse_io_stat("254:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n");
         assert_eq!(bytes.len(), 2);
-        assert_eq!(ios[1], BlkioEntry { major: 254, minor: 0, op: "Write".into(), value: 2 });
+        assert_eq!(
+            ios[1],
+            BlkioEntry {
+                major: 254,
+                minor: 0,
+                op: "Write".into(),
+                value: 2
+            }
+        );
         assert_eq!(parse_u64(" 12\n"), Some(12));
         assert_eq!(parse_u64("x"), None);
     }

@@ -56,11 +56,17 @@ pub(crate) trait Probe {
 }
 
 fn unsupported(field: &str, reason: &str) -> CgroupError {
-    CgroupError::Unsupported { field: field.into(), reason: reason.into() }
+    CgroupError::Unsupported {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 fn invalid(field: &str, reason: String) -> CgroupError {
-    CgroupError::Invalid { field: format!("linux.resources.{field}"), reason }
+    CgroupError::Invalid {
+        field: format!("linux.resources.{field}"),
+        reason,
+    }
 }
 
 /// The writes for every set field of `r` but the device rules.
@@ -106,21 +112,38 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
         }
         if let Some(res) = m.reservation.filter(|v| *v != 0) {
             w.push(
-                Write::new("memory.reservation", "memory", "memory.soft_limit_in_bytes", res)
-                    .default_value(res == -1),
+                Write::new(
+                    "memory.reservation",
+                    "memory",
+                    "memory.soft_limit_in_bytes",
+                    res,
+                )
+                .default_value(res == -1),
             );
         }
         if m.disable_oom_killer == Some(true) {
-            w.push(Write::new("memory.disableOOMKiller", "memory", "memory.oom_control", 1));
+            w.push(Write::new(
+                "memory.disableOOMKiller",
+                "memory",
+                "memory.oom_control",
+                1,
+            ));
         }
         if let Some(s) = m.swappiness {
             if s > 100 {
                 return Err(invalid("memory.swappiness", format!("{s} is not in 0-100")));
             }
-            w.push(Write::new("memory.swappiness", "memory", "memory.swappiness", s));
+            w.push(Write::new(
+                "memory.swappiness",
+                "memory",
+                "memory.swappiness",
+                s,
+            ));
         }
         if m.kernel.is_some_and(|k| k != 0) || m.kernel_tcp.is_some_and(|k| k != 0) {
-            tracing::warn!("linux.resources.memory.kernel and kernelTCP are deprecated and ignored");
+            tracing::warn!(
+                "linux.resources.memory.kernel and kernelTCP are deprecated and ignored"
+            );
         }
         if m.use_hierarchy == Some(false) {
             tracing::warn!("linux.resources.memory.useHierarchy=false is ignored (always on)");
@@ -128,7 +151,11 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
     }
     if let Some(c) = &r.cpu {
         if let Some(s) = c.shares.filter(|s| *s != 0) {
-            w.push(Write::new("cpu.shares", "cpu", "cpu.shares", s).verify().default_value(s == 1024));
+            w.push(
+                Write::new("cpu.shares", "cpu", "cpu.shares", s)
+                    .verify()
+                    .default_value(s == 1024),
+            );
         }
         let quota_set = c.quota.is_some_and(|q| q != 0);
         if let Some(per) = c.period.filter(|p| *p != 0) {
@@ -149,10 +176,20 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
             w.push(Write::new("cpu.quota", "cpu", "cpu.cfs_quota_us", q).default_value(q < 0));
         }
         if let Some(rp) = c.realtime_period.filter(|v| *v != 0) {
-            w.push(Write::new("cpu.realtimePeriod", "cpu", "cpu.rt_period_us", rp));
+            w.push(Write::new(
+                "cpu.realtimePeriod",
+                "cpu",
+                "cpu.rt_period_us",
+                rp,
+            ));
         }
         if let Some(rr) = c.realtime_runtime.filter(|v| *v != 0) {
-            w.push(Write::new("cpu.realtimeRuntime", "cpu", "cpu.rt_runtime_us", rr));
+            w.push(Write::new(
+                "cpu.realtimeRuntime",
+                "cpu",
+                "cpu.rt_runtime_us",
+                rr,
+            ));
         }
         if let Some(i) = c.idle {
             w.push(Write::new("cpu.idle", "cpu", "cpu.idle", i).default_value(i == 0));
@@ -165,7 +202,9 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
         }
     }
     if let Some(l) = r.pids.as_ref().and_then(|p| p.limit) {
-        w.push(Write::new("pids.limit", "pids", "pids.max", convert::v2_limit(l)).default_value(l < 0));
+        w.push(
+            Write::new("pids.limit", "pids", "pids.max", convert::v2_limit(l)).default_value(l < 0),
+        );
     }
     if let Some(b) = &r.block_io {
         let (weight_file, weight_dev_file) = if p.exists("blkio", "blkio.weight") {
@@ -177,21 +216,41 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
             w.push(Write::new("blockIO.weight", "blkio", weight_file, v));
         }
         if let Some(v) = b.leaf_weight.filter(|v| *v != 0) {
-            w.push(Write::new("blockIO.leafWeight", "blkio", "blkio.leaf_weight", v));
+            w.push(Write::new(
+                "blockIO.leafWeight",
+                "blkio",
+                "blkio.leaf_weight",
+                v,
+            ));
         }
         for d in &b.weight_device {
             if let Some(v) = d.weight {
                 let line = format!("{}:{} {v}", d.major, d.minor);
-                w.push(Write::new("blockIO.weightDevice", "blkio", weight_dev_file, line));
+                w.push(Write::new(
+                    "blockIO.weightDevice",
+                    "blkio",
+                    weight_dev_file,
+                    line,
+                ));
             }
             if let Some(v) = d.leaf_weight {
                 let line = format!("{}:{} {v}", d.major, d.minor);
-                w.push(Write::new("blockIO.weightDevice.leafWeight", "blkio", "blkio.leaf_weight_device", line));
+                w.push(Write::new(
+                    "blockIO.weightDevice.leafWeight",
+                    "blkio",
+                    "blkio.leaf_weight_device",
+                    line,
+                ));
             }
         }
         for (field, file, _, list) in b.throttles() {
             for t in list {
-                w.push(Write::new(field, "blkio", file, format!("{}:{} {}", t.major, t.minor, t.rate)));
+                w.push(Write::new(
+                    field,
+                    "blkio",
+                    file,
+                    format!("{}:{} {}", t.major, t.minor, t.rate),
+                ));
             }
         }
     }
@@ -205,15 +264,28 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
     }
     if let Some(n) = &r.network {
         if let Some(id) = n.class_id {
-            w.push(Write::new("network.classID", "net_cls", "net_cls.classid", id).default_value(id == 0));
+            w.push(
+                Write::new("network.classID", "net_cls", "net_cls.classid", id)
+                    .default_value(id == 0),
+            );
         }
         for prio in &n.priorities {
             let line = format!("{} {}", prio.name, prio.priority);
-            w.push(Write::new("network.priorities", "net_prio", "net_prio.ifpriomap", line));
+            w.push(Write::new(
+                "network.priorities",
+                "net_prio",
+                "net_prio.ifpriomap",
+                line,
+            ));
         }
     }
     for (dev, limit) in &r.rdma {
-        w.push(Write::new("rdma", "rdma", "rdma.max", rdma_line(dev, limit)?));
+        w.push(Write::new(
+            "rdma",
+            "rdma",
+            "rdma.max",
+            rdma_line(dev, limit)?,
+        ));
     }
     Ok(w)
 }
@@ -221,7 +293,10 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe) -> Result<Vec<Write>, CgroupErr
 /// `mlx5_1 hca_handle=3 hca_object=10000` for rdma.max (v1 and v2 alike).
 pub(crate) fn rdma_line(dev: &str, l: &super::resources::Rdma) -> Result<String, CgroupError> {
     if l.hca_handles.is_none() && l.hca_objects.is_none() {
-        return Err(invalid(&format!("rdma.{dev}"), "neither hcaHandles nor hcaObjects is set".into()));
+        return Err(invalid(
+            &format!("rdma.{dev}"),
+            "neither hcaHandles nor hcaObjects is set".into(),
+        ));
     }
     let mut s = dev.to_string();
     if let Some(h) = l.hca_handles {
@@ -242,7 +317,11 @@ pub(crate) fn plan_devices(r: &Resources, current_list: &str) -> Result<Vec<Writ
         .transition(&target)
         .into_iter()
         .map(|(allow, line)| {
-            let file = if allow { "devices.allow" } else { "devices.deny" };
+            let file = if allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             Write::new("devices", "devices", file, line)
         })
         .collect())
@@ -302,7 +381,10 @@ impl Manager for V1 {
                     writes.extend(plan_devices(res, &list)?);
                 }
                 None if !res.devices.is_empty() => {
-                    return Err(unsupported("devices", "the devices controller is not mounted"))
+                    return Err(unsupported(
+                        "devices",
+                        "the devices controller is not mounted",
+                    ))
                 }
                 None => {}
             }
@@ -314,11 +396,18 @@ impl Manager for V1 {
         let Some(dir) = self.dir("freezer") else {
             return match &self.unified {
                 Some(u) => super::v2::V2 { path: u.clone() }.set_frozen(frozen),
-                None => Err(unsupported("freezer", "the freezer controller is not mounted")),
+                None => Err(unsupported(
+                    "freezer",
+                    "the freezer controller is not mounted",
+                )),
             };
         };
         let file = dir.join("freezer.state");
-        let (want, value) = if frozen { ("FROZEN", "FROZEN") } else { ("THAWED", "THAWED") };
+        let (want, value) = if frozen {
+            ("FROZEN", "FROZEN")
+        } else {
+            ("THAWED", "THAWED")
+        };
         let write = |v: &str| {
             write_file(&file, v).map_err(|source| CgroupError::Write {
                 what: v.into(),
@@ -339,7 +428,10 @@ impl Manager for V1 {
         if frozen {
             let _ = write("THAWED");
         }
-        Err(CgroupError::Freeze { path: file, state: want })
+        Err(CgroupError::Freeze {
+            path: file,
+            state: want,
+        })
     }
 
     fn frozen(&self) -> bool {
@@ -365,21 +457,30 @@ impl Manager for V1 {
         if self.dir("cpuacct").is_some() {
             let u = &mut s.cpu.usage;
             u.total = self.u64_in("cpuacct", "cpuacct.usage");
-            u.percpu = stats::parse_numbers(&self.read("cpuacct", "cpuacct.usage_percpu").unwrap_or_default());
+            u.percpu = stats::parse_numbers(
+                &self
+                    .read("cpuacct", "cpuacct.usage_percpu")
+                    .unwrap_or_default(),
+            );
             let (user, sys) = stats::parse_cpuacct_usage_all(
-                &self.read("cpuacct", "cpuacct.usage_all").unwrap_or_default(),
+                &self
+                    .read("cpuacct", "cpuacct.usage_all")
+                    .unwrap_or_default(),
             );
             u.percpu_user = user;
             u.percpu_kernel = sys;
             // cpuacct.stat is in USER_HZ ticks (100 per second on Linux).
-            let st = stats::parse_flat_keyed(&self.read("cpuacct", "cpuacct.stat").unwrap_or_default());
+            let st =
+                stats::parse_flat_keyed(&self.read("cpuacct", "cpuacct.stat").unwrap_or_default());
             u.user = st.get("user").copied().unwrap_or(0) * 10_000_000;
             u.kernel = st.get("system").copied().unwrap_or(0) * 10_000_000;
         }
         if self.dir("cpuset").is_some() {
             let c = &mut s.cpuset;
-            c.cpus = convert::parse_cpu_list(&self.read("cpuset", "cpuset.cpus").unwrap_or_default());
-            c.mems = convert::parse_cpu_list(&self.read("cpuset", "cpuset.mems").unwrap_or_default());
+            c.cpus =
+                convert::parse_cpu_list(&self.read("cpuset", "cpuset.cpus").unwrap_or_default());
+            c.mems =
+                convert::parse_cpu_list(&self.read("cpuset", "cpuset.mems").unwrap_or_default());
             c.cpu_exclusive = self.u64_in("cpuset", "cpuset.cpu_exclusive");
             c.mem_hardwall = self.u64_in("cpuset", "cpuset.mem_hardwall");
             c.mem_exclusive = self.u64_in("cpuset", "cpuset.mem_exclusive");
@@ -395,7 +496,8 @@ impl Manager for V1 {
         }
         if self.dir("memory").is_some() {
             let m = &mut s.memory;
-            m.raw = stats::parse_flat_keyed(&self.read("memory", "memory.stat").unwrap_or_default());
+            m.raw =
+                stats::parse_flat_keyed(&self.read("memory", "memory.stat").unwrap_or_default());
             m.cache = m.raw.get("cache").copied().unwrap_or(0);
             m.usage = self.memory_entry("memory");
             m.swap = self.memory_entry("memory.memsw");
@@ -415,7 +517,13 @@ impl Manager for V1 {
             } else {
                 "blkio.throttle"
             };
-            let read = |f: &str| stats::parse_blkio_v1(&self.read("blkio", &format!("{prefix}.{f}")).unwrap_or_default());
+            let read = |f: &str| {
+                stats::parse_blkio_v1(
+                    &self
+                        .read("blkio", &format!("{prefix}.{f}"))
+                        .unwrap_or_default(),
+                )
+            };
             s.blkio.io_service_bytes_recursive = read("io_service_bytes_recursive");
             s.blkio.io_serviced_recursive = read("io_serviced_recursive");
         }
@@ -463,7 +571,10 @@ mod tests {
             self.0.iter().any(|(cc, ff, _)| *cc == c && *ff == f)
         }
         fn read(&self, c: &str, f: &str) -> Option<String> {
-            self.0.iter().find(|(cc, ff, _)| *cc == c && *ff == f).map(|(_, _, v)| v.to_string())
+            self.0
+                .iter()
+                .find(|(cc, ff, _)| *cc == c && *ff == f)
+                .map(|(_, _, v)| v.to_string())
         }
     }
 
@@ -472,7 +583,9 @@ mod tests {
     }
 
     fn lines(w: &[Write]) -> Vec<String> {
-        w.iter().map(|w| format!("{}/{}={}", w.controller, w.file, w.value)).collect()
+        w.iter()
+            .map(|w| format!("{}/{}={}", w.controller, w.file, w.value))
+            .collect()
     }
 
     #[test]
@@ -482,7 +595,11 @@ mod tests {
             ("memory", "memory.limit_in_bytes", "104857600\n"),
         ]);
         // Growing both past the current limit: memsw first.
-        let w = plan(&res(r#"{"memory":{"limit":209715200,"swap":314572800}}"#), &host).unwrap();
+        let w = plan(
+            &res(r#"{"memory":{"limit":209715200,"swap":314572800}}"#),
+            &host,
+        )
+        .unwrap();
         assert_eq!(
             lines(&w),
             [
@@ -497,11 +614,16 @@ mod tests {
         let w = plan(&res(r#"{"memory":{"limit":-1}}"#), &host).unwrap();
         assert_eq!(
             lines(&w),
-            ["memory/memory.memsw.limit_in_bytes=-1", "memory/memory.limit_in_bytes=-1"]
+            [
+                "memory/memory.memsw.limit_in_bytes=-1",
+                "memory/memory.limit_in_bytes=-1"
+            ]
         );
         assert!(w.iter().all(|w| w.default));
         let w = plan(
-            &res(r#"{"memory":{"reservation":5,"disableOOMKiller":true,"swappiness":0,"kernel":5}}"#),
+            &res(
+                r#"{"memory":{"reservation":5,"disableOOMKiller":true,"swappiness":0,"kernel":5}}"#,
+            ),
             &host,
         )
         .unwrap();
@@ -513,17 +635,24 @@ mod tests {
                 "memory/memory.swappiness=0"
             ]
         );
-        let e = plan(&res(r#"{"memory":{"swappiness":101}}"#), &host).unwrap_err().to_string();
-        assert!(e.contains("memory.swappiness") && e.contains("0-100"), "{e}");
+        let e = plan(&res(r#"{"memory":{"swappiness":101}}"#), &host)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("memory.swappiness") && e.contains("0-100"),
+            "{e}"
+        );
     }
 
     #[test]
     fn cpu_pids_blkio_and_more() {
         let host = Fake(vec![("hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes", "")]);
         let w = plan(
-            &res(r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"burst":1000,"idle":1,
+            &res(
+                r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"burst":1000,"idle":1,
                      "realtimeRuntime":100,"realtimePeriod":1000,"cpus":"0","mems":"0"},
-                     "pids":{"limit":-1}}"#),
+                     "pids":{"limit":-1}}"#,
+            ),
             &host,
         )
         .unwrap();
@@ -583,19 +712,31 @@ mod tests {
         let e = plan(&res(r#"{"unified":{"memory.high":"1"}}"#), &Fake(vec![]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("linux.resources.unified") && e.contains("cgroup v1"), "{e}");
+        assert!(
+            e.contains("linux.resources.unified") && e.contains("cgroup v1"),
+            "{e}"
+        );
         assert!(plan(&res(r#"{"rdma":{"x":{}}}"#), &Fake(vec![])).is_err());
     }
 
     #[test]
     fn devices_from_allow_all() {
-        let w = plan_devices(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#), "a *:* rwm\n").unwrap();
+        let w = plan_devices(
+            &res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#),
+            "a *:* rwm\n",
+        )
+        .unwrap();
         assert_eq!(w[0].file, "devices.deny");
         assert_eq!(w[0].value, "a");
         assert!(w[1..].iter().all(|w| w.file == "devices.allow"));
         assert!(w.iter().any(|w| w.value == "c 136:* rwm"));
         // Re-applying onto the resulting state writes nothing.
-        let list: String = DeviceState::from_config(&[]).unwrap().exceptions.iter().map(|e| e.to_line(e.access) + "\n").collect();
+        let list: String = DeviceState::from_config(&[])
+            .unwrap()
+            .exceptions
+            .iter()
+            .map(|e| e.to_line(e.access) + "\n")
+            .collect();
         assert!(plan_devices(&res("{}"), &list).unwrap().is_empty());
     }
 }

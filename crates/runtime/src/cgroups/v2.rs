@@ -50,11 +50,17 @@ pub(crate) fn enable_subtree_controllers(dir: &Path) {
 }
 
 fn unsupported(field: &str, reason: &str) -> CgroupError {
-    CgroupError::Unsupported { field: field.into(), reason: reason.into() }
+    CgroupError::Unsupported {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 fn invalid(field: &str, reason: String) -> CgroupError {
-    CgroupError::Invalid { field: format!("linux.resources.{field}"), reason }
+    CgroupError::Invalid {
+        field: format!("linux.resources.{field}"),
+        reason,
+    }
 }
 
 /// The writes for every set field of `r` but the device rules. `update`: checkBeforeUpdate
@@ -76,7 +82,8 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
                 ));
             }
         }
-        let v2swap = convert::memory_swap_to_v2(swap, limit).map_err(|e| invalid("memory.swap", e))?;
+        let v2swap =
+            convert::memory_swap_to_v2(swap, limit).map_err(|e| invalid("memory.swap", e))?;
         let swap_value = match v2swap {
             0 if swap > 0 => Some("0".to_string()), // memory == memory+swap: no swap at all
             0 => None,
@@ -91,18 +98,31 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
         }
         if limit != 0 {
             w.push(
-                Write::new("memory.limit", "memory", "memory.max", convert::v2_limit(limit))
-                    .default_value(limit < 0),
+                Write::new(
+                    "memory.limit",
+                    "memory",
+                    "memory.max",
+                    convert::v2_limit(limit),
+                )
+                .default_value(limit < 0),
             );
         }
         if let Some(res) = m.reservation.filter(|v| *v != 0) {
             w.push(
-                Write::new("memory.reservation", "memory", "memory.low", convert::v2_limit(res))
-                    .default_value(res < 0),
+                Write::new(
+                    "memory.reservation",
+                    "memory",
+                    "memory.low",
+                    convert::v2_limit(res),
+                )
+                .default_value(res < 0),
             );
         }
         if m.swappiness.is_some() {
-            return Err(unsupported("memory.swappiness", "cgroup v2 has no per-cgroup swappiness"));
+            return Err(unsupported(
+                "memory.swappiness",
+                "cgroup v2 has no per-cgroup swappiness",
+            ));
         }
         if m.disable_oom_killer == Some(true) {
             return Err(unsupported(
@@ -111,19 +131,33 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
             ));
         }
         if m.kernel.is_some_and(|k| k != 0) || m.kernel_tcp.is_some_and(|k| k != 0) {
-            tracing::warn!("linux.resources.memory.kernel and kernelTCP are deprecated and ignored");
+            tracing::warn!(
+                "linux.resources.memory.kernel and kernelTCP are deprecated and ignored"
+            );
         }
     }
     if let Some(c) = &r.cpu {
         if c.realtime_runtime.is_some_and(|v| v != 0) || c.realtime_period.is_some_and(|v| v != 0) {
-            let field = if c.realtime_runtime.is_some() { "cpu.realtimeRuntime" } else { "cpu.realtimePeriod" };
-            return Err(unsupported(field, "cgroup v2 has no realtime group scheduling"));
+            let field = if c.realtime_runtime.is_some() {
+                "cpu.realtimeRuntime"
+            } else {
+                "cpu.realtimePeriod"
+            };
+            return Err(unsupported(
+                field,
+                "cgroup v2 has no realtime group scheduling",
+            ));
         }
         if let Some(i) = c.idle {
             w.push(Write::new("cpu.idle", "cpu", "cpu.idle", i).default_value(i == 0));
         }
         if let Some(s) = c.shares.filter(|s| *s != 0) {
-            w.push(Write::new("cpu.shares", "cpu", "cpu.weight", convert::cpu_shares_to_weight(s)));
+            w.push(Write::new(
+                "cpu.shares",
+                "cpu",
+                "cpu.weight",
+                convert::cpu_shares_to_weight(s),
+            ));
         }
         let quota = c.quota.unwrap_or(0);
         let period = c.period.unwrap_or(0);
@@ -135,7 +169,11 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
             w.push(wr);
         }
         if quota != 0 || period != 0 {
-            let q = if quota > 0 { quota.to_string() } else { "max".into() };
+            let q = if quota > 0 {
+                quota.to_string()
+            } else {
+                "max".into()
+            };
             let per = if period == 0 { 100_000 } else { period };
             w.push(
                 Write::new("cpu.quota", "cpu", "cpu.max", format!("{q} {per}"))
@@ -150,27 +188,49 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
         }
     }
     if let Some(l) = r.pids.as_ref().and_then(|p| p.limit) {
-        w.push(Write::new("pids.limit", "pids", "pids.max", convert::v2_limit(l)).default_value(l < 0));
+        w.push(
+            Write::new("pids.limit", "pids", "pids.max", convert::v2_limit(l)).default_value(l < 0),
+        );
     }
     if let Some(b) = &r.block_io {
-        if b.leaf_weight.is_some_and(|v| v != 0) || b.weight_device.iter().any(|d| d.leaf_weight.is_some()) {
-            return Err(unsupported("blockIO.leafWeight", "cgroup v2 has no leaf weights"));
+        if b.leaf_weight.is_some_and(|v| v != 0)
+            || b.weight_device.iter().any(|d| d.leaf_weight.is_some())
+        {
+            return Err(unsupported(
+                "blockIO.leafWeight",
+                "cgroup v2 has no leaf weights",
+            ));
         }
         let bfq = p.exists("io", "io.bfq.weight");
         if let Some(v) = b.weight.filter(|v| *v != 0) {
             w.push(if bfq {
                 Write::new("blockIO.weight", "io", "io.bfq.weight", v)
             } else {
-                Write::new("blockIO.weight", "io", "io.weight", convert::blkio_weight_to_io_weight(v))
+                Write::new(
+                    "blockIO.weight",
+                    "io",
+                    "io.weight",
+                    convert::blkio_weight_to_io_weight(v),
+                )
             });
         }
         for d in &b.weight_device {
             if let Some(v) = d.weight {
                 w.push(if bfq {
-                    Write::new("blockIO.weightDevice", "io", "io.bfq.weight", format!("{}:{} {v}", d.major, d.minor))
+                    Write::new(
+                        "blockIO.weightDevice",
+                        "io",
+                        "io.bfq.weight",
+                        format!("{}:{} {v}", d.major, d.minor),
+                    )
                 } else {
                     let conv = convert::blkio_weight_to_io_weight(v);
-                    Write::new("blockIO.weightDevice", "io", "io.weight", format!("{}:{} {conv}", d.major, d.minor))
+                    Write::new(
+                        "blockIO.weightDevice",
+                        "io",
+                        "io.weight",
+                        format!("{}:{} {conv}", d.major, d.minor),
+                    )
                 });
             }
         }
@@ -182,7 +242,12 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
         }
     }
     for h in &r.hugepage_limits {
-        w.push(Write::new("hugepageLimits", "hugetlb", &format!("hugetlb.{}.max", h.page_size), h.limit));
+        w.push(Write::new(
+            "hugepageLimits",
+            "hugetlb",
+            &format!("hugetlb.{}.max", h.page_size),
+            h.limit,
+        ));
         let rsvd = format!("hugetlb.{}.rsvd.max", h.page_size);
         if p.exists("hugetlb", &rsvd) {
             w.push(Write::new("hugepageLimits", "hugetlb", &rsvd, h.limit));
@@ -190,12 +255,24 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
     }
     if let Some(n) = &r.network {
         if n.class_id.is_some_and(|c| c != 0) || !n.priorities.is_empty() {
-            let field = if n.class_id.is_some() { "network.classID" } else { "network.priorities" };
-            return Err(unsupported(field, "net_cls and net_prio do not exist in cgroup v2"));
+            let field = if n.class_id.is_some() {
+                "network.classID"
+            } else {
+                "network.priorities"
+            };
+            return Err(unsupported(
+                field,
+                "net_cls and net_prio do not exist in cgroup v2",
+            ));
         }
     }
     for (dev, limit) in &r.rdma {
-        w.push(Write::new("rdma", "rdma", "rdma.max", rdma_line(dev, limit)?));
+        w.push(Write::new(
+            "rdma",
+            "rdma",
+            "rdma.max",
+            rdma_line(dev, limit)?,
+        ));
     }
     for (key, value) in &r.unified {
         let field = format!("unified.{key}");
@@ -205,7 +282,11 @@ pub(crate) fn plan(r: &Resources, p: &dyn Probe, update: bool) -> Result<Vec<Wri
         let Some((controller, _)) = key.split_once('.') else {
             return Err(invalid(&field, "must be CONTROLLER.PARAMETER".into()));
         };
-        let controller = if controller == "cgroup" { "" } else { controller };
+        let controller = if controller == "cgroup" {
+            ""
+        } else {
+            controller
+        };
         w.push(Write::new(&field, controller, key, value));
     }
     Ok(w)
@@ -230,7 +311,9 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl V2 {
     fn u64_of(&self, file: &str) -> u64 {
-        self.read("", file).and_then(|s| stats::parse_u64(&s)).unwrap_or(0)
+        self.read("", file)
+            .and_then(|s| stats::parse_u64(&s))
+            .unwrap_or(0)
     }
 
     /// Load the device filter for `res` and make it the cgroup's only one: attach the new
@@ -247,10 +330,17 @@ impl V2 {
             log: String::new(),
         };
         let dir = manager::open_dir(&self.path)?;
-        let old = bpf::query_cgroup_device(dir.as_fd()).map_err(|e| bpf_err("listing device programs", e))?;
-        let fd = bpf::load_cgroup_device_prog(&prog, &license, "husk_devices").map_err(|(e, log)| {
-            CgroupError::Bpf { what: "loading the device filter".into(), path: self.path.clone(), errno: e, log }
-        })?;
+        let old = bpf::query_cgroup_device(dir.as_fd())
+            .map_err(|e| bpf_err("listing device programs", e))?;
+        let fd =
+            bpf::load_cgroup_device_prog(&prog, &license, "husk_devices").map_err(|(e, log)| {
+                CgroupError::Bpf {
+                    what: "loading the device filter".into(),
+                    path: self.path.clone(),
+                    errno: e,
+                    log,
+                }
+            })?;
         bpf::attach_cgroup_device(dir.as_fd(), fd.as_fd(), bpf::BPF_F_ALLOW_MULTI)
             .map_err(|e| bpf_err("attaching the device filter", e))?;
         for id in old {
@@ -275,11 +365,12 @@ impl Manager for V2 {
     fn apply(&self, res: &Resources, devices: bool, update: bool) -> Result<(), CgroupError> {
         let writes = plan(res, self, update)?;
         if !writes.is_empty() {
-            let available: BTreeSet<String> = fs::read_to_string(self.path.join("cgroup.controllers"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect();
+            let available: BTreeSet<String> =
+                fs::read_to_string(self.path.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
             manager::execute(&writes, |c: &str| {
                 (c.is_empty() || available.contains(c)).then(|| self.path.clone())
             })?;
@@ -300,17 +391,23 @@ impl Manager for V2 {
         })?;
         let want = format!("frozen {value}");
         let events = self.path.join("cgroup.events");
-        if manager::wait_for(&events, FREEZE_TIMEOUT, |s| s.lines().any(|l| l.trim() == want))? {
+        if manager::wait_for(&events, FREEZE_TIMEOUT, |s| {
+            s.lines().any(|l| l.trim() == want)
+        })? {
             return Ok(());
         }
         if frozen {
             let _ = write_file(&file, "0");
         }
-        Err(CgroupError::Freeze { path: file, state: if frozen { "frozen" } else { "thawed" } })
+        Err(CgroupError::Freeze {
+            path: file,
+            state: if frozen { "frozen" } else { "thawed" },
+        })
     }
 
     fn frozen(&self) -> bool {
-        self.read("", "cgroup.freeze").is_some_and(|s| s.trim() == "1")
+        self.read("", "cgroup.freeze")
+            .is_some_and(|s| s.trim() == "1")
     }
 
     fn stats(&self) -> Result<Stats, CgroupError> {
@@ -323,8 +420,10 @@ impl Manager for V2 {
         s.cpu.throttling.periods = g("nr_periods");
         s.cpu.throttling.throttled_periods = g("nr_throttled");
         s.cpu.throttling.throttled_time = g("throttled_usec") * 1000;
-        s.cpuset.cpus = convert::parse_cpu_list(&self.read("", "cpuset.cpus.effective").unwrap_or_default());
-        s.cpuset.mems = convert::parse_cpu_list(&self.read("", "cpuset.mems.effective").unwrap_or_default());
+        s.cpuset.cpus =
+            convert::parse_cpu_list(&self.read("", "cpuset.cpus.effective").unwrap_or_default());
+        s.cpuset.mems =
+            convert::parse_cpu_list(&self.read("", "cpuset.mems.effective").unwrap_or_default());
         if let Some(text) = self.read("", "memory.stat") {
             let m = &mut s.memory;
             m.raw = stats::parse_flat_keyed(&text);
@@ -352,8 +451,14 @@ impl Manager for V2 {
         s.blkio.io_service_bytes_recursive = bytes;
         s.blkio.io_serviced_recursive = ios;
         for size in convert::hugepage_sizes() {
-            let Some(cur) = self.read("", &format!("hugetlb.{size}.current")) else { continue };
-            let ev = stats::parse_flat_keyed(&self.read("", &format!("hugetlb.{size}.events")).unwrap_or_default());
+            let Some(cur) = self.read("", &format!("hugetlb.{size}.current")) else {
+                continue;
+            };
+            let ev = stats::parse_flat_keyed(
+                &self
+                    .read("", &format!("hugetlb.{size}.events"))
+                    .unwrap_or_default(),
+            );
             s.hugetlb.insert(
                 size,
                 stats::Hugetlb {
@@ -371,7 +476,11 @@ impl Manager for V2 {
         match write_file(&file, "1") {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(CgroupError::Write { what: "1".into(), path: file, source }),
+            Err(source) => Err(CgroupError::Write {
+                what: "1".into(),
+                path: file,
+                source,
+            }),
         }
     }
 
@@ -391,7 +500,10 @@ mod tests {
             self.0.iter().any(|(ff, _)| *ff == f)
         }
         fn read(&self, _c: &str, f: &str) -> Option<String> {
-            self.0.iter().find(|(ff, _)| *ff == f).map(|(_, v)| v.to_string())
+            self.0
+                .iter()
+                .find(|(ff, _)| *ff == f)
+                .map(|(_, v)| v.to_string())
         }
     }
 
@@ -400,19 +512,36 @@ mod tests {
     }
 
     fn lines(w: &[Write]) -> Vec<String> {
-        w.iter().map(|w| format!("{}={}", w.file, w.value)).collect()
+        w.iter()
+            .map(|w| format!("{}={}", w.file, w.value))
+            .collect()
     }
 
     fn err(json: &str) -> String {
-        plan(&res(json), &Fake(vec![]), false).unwrap_err().to_string()
+        plan(&res(json), &Fake(vec![]), false)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn memory_conversions() {
         let host = Fake(vec![("memory.swap.max", "max"), ("memory.current", "5000")]);
-        let w = plan(&res(r#"{"memory":{"limit":1000,"swap":3000,"reservation":500}}"#), &host, false).unwrap();
-        assert_eq!(lines(&w), ["memory.swap.max=2000", "memory.max=1000", "memory.low=500"]);
-        let w = plan(&res(r#"{"memory":{"limit":1000,"swap":1000}}"#), &host, false).unwrap();
+        let w = plan(
+            &res(r#"{"memory":{"limit":1000,"swap":3000,"reservation":500}}"#),
+            &host,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            lines(&w),
+            ["memory.swap.max=2000", "memory.max=1000", "memory.low=500"]
+        );
+        let w = plan(
+            &res(r#"{"memory":{"limit":1000,"swap":1000}}"#),
+            &host,
+            false,
+        )
+        .unwrap();
         assert_eq!(lines(&w), ["memory.swap.max=0", "memory.max=1000"]);
         let w = plan(&res(r#"{"memory":{"limit":-1}}"#), &host, false).unwrap();
         assert_eq!(lines(&w), ["memory.swap.max=max", "memory.max=max"]);
@@ -420,7 +549,9 @@ mod tests {
         let w = plan(&res(r#"{"memory":{"limit":-1}}"#), &Fake(vec![]), false).unwrap();
         assert_eq!(lines(&w), ["memory.max=max"]);
         assert!(err(r#"{"memory":{"swap":3000}}"#).contains("without memory limit"));
-        assert!(err(r#"{"memory":{"swappiness":10}}"#).contains("linux.resources.memory.swappiness"));
+        assert!(
+            err(r#"{"memory":{"swappiness":10}}"#).contains("linux.resources.memory.swappiness")
+        );
         assert!(err(r#"{"memory":{"disableOOMKiller":true}}"#).contains("disableOOMKiller"));
         // checkBeforeUpdate only on update.
         let r = res(r#"{"memory":{"limit":1000,"checkBeforeUpdate":true}}"#);
@@ -460,12 +591,14 @@ mod tests {
     #[test]
     fn io_pids_hugetlb_rdma_unified() {
         let w = plan(
-            &res(r#"{"blockIO":{"weight":500,"weightDevice":[{"major":8,"minor":0,"weight":100}],
+            &res(
+                r#"{"blockIO":{"weight":500,"weightDevice":[{"major":8,"minor":0,"weight":100}],
                      "throttleReadBpsDevice":[{"major":8,"minor":0,"rate":100}],
                      "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":7}]},
                      "pids":{"limit":32},"hugepageLimits":[{"pageSize":"2MB","limit":2097152}],
                      "rdma":{"mlx4_0":{"hcaObjects":1000}},
-                     "unified":{"memory.high":"1000000","cgroup.max.depth":"2"}}"#),
+                     "unified":{"memory.high":"1000000","cgroup.max.depth":"2"}}"#,
+            ),
             &Fake(vec![("hugetlb.2MB.rsvd.max", "max")]),
             false,
         )
@@ -488,11 +621,20 @@ mod tests {
         assert_eq!(w[8].controller, "");
         assert_eq!(w[9].controller, "memory");
         // bfq present: the v1 weight as is.
-        let w = plan(&res(r#"{"blockIO":{"weight":500}}"#), &Fake(vec![("io.bfq.weight", "")]), false).unwrap();
+        let w = plan(
+            &res(r#"{"blockIO":{"weight":500}}"#),
+            &Fake(vec![("io.bfq.weight", "")]),
+            false,
+        )
+        .unwrap();
         assert_eq!(lines(&w), ["io.bfq.weight=500"]);
         assert!(err(r#"{"blockIO":{"leafWeight":10}}"#).contains("leafWeight"));
         assert!(err(r#"{"network":{"classID":5}}"#).contains("network.classID"));
-        assert!(plan(&res(r#"{"network":{"classID":0}}"#), &Fake(vec![]), false).unwrap().is_empty());
+        assert!(
+            plan(&res(r#"{"network":{"classID":0}}"#), &Fake(vec![]), false)
+                .unwrap()
+                .is_empty()
+        );
         assert!(err(r#"{"unified":{"../x":"1"}}"#).contains("no slashes"));
         assert!(err(r#"{"unified":{"nodot":"1"}}"#).contains("CONTROLLER.PARAMETER"));
     }

@@ -23,7 +23,9 @@ impl Runtime {
         let dir = StateDir::open(&self.root, id)?;
         let st = dir.load()?;
         if st.current_status(dir.fifo_path().exists()) == Status::Stopped {
-            return Err(Error::Other(format!("container with id {id} is not running")));
+            return Err(Error::Other(format!(
+                "container with id {id} is not running"
+            )));
         }
         Ok(st)
     }
@@ -42,7 +44,9 @@ impl Runtime {
         mut emit: impl FnMut(Event) -> Result<()>,
     ) -> Result<()> {
         if interval.is_zero() {
-            return Err(Error::Other("the events interval must be greater than 0".into()));
+            return Err(Error::Other(
+                "the events interval must be greater than 0".into(),
+            ));
         }
         let st = self.live_state(id)?;
         let mut oom = st.cgroup.oom_watch()?;

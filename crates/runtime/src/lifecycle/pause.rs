@@ -12,7 +12,9 @@ impl Runtime {
         let st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
         if !matches!(status, Status::Running | Status::Created) {
-            return Err(Error::Other(format!("cannot pause container {id}: it is {status}, not running")));
+            return Err(Error::Other(format!(
+                "cannot pause container {id}: it is {status}, not running"
+            )));
         }
         st.cgroup.freeze()?;
         Ok(())
@@ -24,7 +26,9 @@ impl Runtime {
         let st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
         if status != Status::Paused {
-            return Err(Error::Other(format!("cannot resume container {id}: it is {status}, not paused")));
+            return Err(Error::Other(format!(
+                "cannot resume container {id}: it is {status}, not paused"
+            )));
         }
         st.cgroup.thaw()?;
         Ok(())

@@ -13,7 +13,9 @@ impl Runtime {
         let mut st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
         if status == Status::Stopped {
-            return Err(Error::Other(format!("cannot update container {id}: it is not running")));
+            return Err(Error::Other(format!(
+                "cannot update container {id}: it is not running"
+            )));
         }
         st.cgroup.update(res)?;
         dir.save(&st)?;

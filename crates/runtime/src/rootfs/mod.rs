@@ -7,9 +7,11 @@
 //!
 //! Paths inside the rootfs are resolved with openat2(RESOLVE_IN_ROOT) and mounted through
 //! `/proc/self/fd/N` of the opened target, so a symlink in the image (or one swapped in while we
-//! work) cannot redirect a mount outside the rootfs.
+//! work) cannot redirect a mount outside the rootfs. proc and sysfs mounts are pinned by an fd
+//! of their root, and their masked and readonly paths applied beneath it before pivot_root.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use nix::errno::Errno;
 use oci_spec::runtime::Spec;
@@ -93,6 +95,23 @@ pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
     e.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO)
 }
 
+/// What [`prepare`] hands to [`pivot`] (the pinned proc and sysfs mounts and the paths to
+/// protect under them) and [`pivot`] to [`finalize`] (the paths done). init calls the three
+/// in turn in one single-threaded process; the lock only makes the static sound.
+struct Handover {
+    kernel: Option<finalize::KernelPaths>,
+    done: Vec<PathBuf>,
+}
+
+static HANDOVER: Mutex<Handover> = Mutex::new(Handover {
+    kernel: None,
+    done: Vec::new(),
+});
+
+fn handover() -> std::sync::MutexGuard<'static, Handover> {
+    HANDOVER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// What [`prepare`] needs.
 pub struct RootfsConfig<'a> {
     pub spec: &'a Spec,
@@ -110,6 +129,10 @@ pub struct RootfsConfig<'a> {
 /// keeps at the bundle.
 pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     let rootfs = canonical(cfg.rootfs)?;
+    *handover() = Handover {
+        kernel: None,
+        done: Vec::new(),
+    };
     let linux = cfg.spec.linux().as_ref();
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -125,10 +148,12 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         in_userns: cfg.in_userns,
         cgroupns: cgroup::has_cgroupns(cfg.spec),
         mount_label: linux.and_then(|l| l.mount_label().as_deref()),
+        pinned: Default::default(),
     };
     for m in mounts {
         mounts::mount_entry(&ctx, m)?;
     }
+    let kernel = finalize::KernelPaths::new(cfg.spec, ctx.pinned.take());
     if devices::needs_dev_setup(mounts) {
         let spec_devices: &[oci_spec::runtime::LinuxDevice] =
             match linux.and_then(|l| l.devices().as_ref()) {
@@ -137,13 +162,25 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
             };
         devices::setup(&root, spec_devices, cfg.in_userns)?;
     }
+    handover().kernel = Some(kernel);
     Ok(())
 }
 
 /// Make the rootfs the process's root: pivot_root(".", ".") and detach the old root, or with
 /// `no_pivot`, move the rootfs onto `/` and chroot into it. Leaves the cwd at the new `/`.
+///
+/// First (after the createContainer hooks, as late as possible before pivot_root), the
+/// readonly and masked paths under the proc and sysfs mounts [`prepare`] made are applied
+/// beneath those mounts' pinned roots.
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     let rootfs = canonical(rootfs)?;
+    let mut h = handover();
+    if let Some(kernel) = h.kernel.take() {
+        finalize::protect_kernel_mounts(&resolve::Root::open(&rootfs)?, &kernel)?;
+        h.done = kernel.paths();
+        // `kernel` (the pinned fds) is dropped here.
+    }
+    drop(h);
     if no_pivot {
         pivot::move_root(&rootfs)
     } else {
@@ -159,9 +196,11 @@ pub fn mount_console(pty: &Path) -> Result<(), RootfsError> {
 }
 
 /// After pivot (cwd is `/`): read-only remounts that had to wait (tmpfs and /dev), read-only
-/// root, sysctl, readonly paths, masked paths (runc's order), then `rootfsPropagation` on `/`.
+/// root, sysctl, readonly paths, masked paths (runc's order; those under proc and sysfs were
+/// done by [`pivot`]), then `rootfsPropagation` on `/`.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
-    finalize::run(spec)
+    let done = std::mem::take(&mut handover().done);
+    finalize::run(spec, &done)
 }
 
 fn canonical(rootfs: &Path) -> Result<PathBuf, RootfsError> {

@@ -1,18 +1,20 @@
 //! One `mounts` entry: create the target inside the rootfs, mount by fd, then remount flags,
 //! propagation and recursive attributes.
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::stat::{fstat, Mode};
+use nix::sys::stat::{fstat, mkdirat, Mode};
+use nix::sys::statfs::{fstatfs, FsType, PROC_SUPER_MAGIC, SYSFS_MAGIC};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::Mount;
 
 use super::options::{self, MountOptions};
-use super::resolve::{fd_path, is_dir, Root};
+use super::resolve::{fd_path, is_dir, mount_id, open_dir_nofollow, Root};
 use super::{cgroup, copyup, paths, sys, RootfsError};
 
 /// What every mount needs to know about the container.
@@ -23,6 +25,21 @@ pub(crate) struct Ctx<'a> {
     pub cgroupns: bool,
     /// `linux.mountLabel`: the SELinux `context=` of the filesystems that take one.
     pub mount_label: Option<&'a str>,
+    /// The proc and sysfs mounts made so far, pinned by the fd of their root.
+    pub pinned: RefCell<Vec<Pinned>>,
+}
+
+/// A proc or sysfs mount husk made, held by an O_PATH fd of its root that was opened right
+/// after the mount and checked to be that mount. Its masked and readonly paths are applied
+/// beneath this fd, never by path: whatever a process outside the container renames the
+/// directory under it to meanwhile, the masks land on this mount (CVE-2023-27561).
+pub(crate) struct Pinned {
+    /// The configured destination (a clean container path).
+    pub dest: PathBuf,
+    /// The mount's root.
+    pub root: OwnedFd,
+    /// Its mount id, so that a later mount cannot be mistaken for it.
+    mnt_id: u64,
 }
 
 /// Per-mount flags that a bind remount keeps from the current mount unless told otherwise.
@@ -145,6 +162,12 @@ pub(crate) fn mount_entry(ctx: &Ctx, m: &Mount) -> Result<(), RootfsError> {
                     "mount on {dest_s} has no type and is not a bind mount"
                 )))
             }
+            "proc" | "sysfs" => {
+                let pinned = kernel_fs(ctx, &dest, typ, source, &opts)?;
+                let r = propagate_fd(&pinned.root, &opts, &ctx.root.at(&dest));
+                ctx.pinned.borrow_mut().push(pinned);
+                return r;
+            }
             _ => filesystem(ctx, &dest, typ, source, &opts)?,
         }
     }
@@ -239,30 +262,10 @@ pub(crate) fn filesystem(
         Err(Errno::ENOENT) => (root.mkdir_all(dest)?, false),
         Err(e) => return Err(sys(root.ctx("opening mount target", dest))(e)),
     };
-    if existed {
+    if existed && typ == "tmpfs" {
         let st = fstat(&target).map_err(sys(root.ctx("stat of", dest)))?;
-        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        if (typ == "proc" || typ == "sysfs") && !is_dir {
-            return Err(RootfsError::Invalid(format!(
-                "{typ} must be mounted on an ordinary directory: {} in rootfs {} is not one",
-                dest.display(),
-                root.path().display()
-            )));
-        }
-        if typ == "tmpfs" && is_dir {
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             data.insert(0, paths::tmpfs_mode_option(st.st_mode));
-        }
-        // proc and sysfs must not land somewhere else through a symlink in the image.
-        if typ == "proc" || typ == "sysfs" {
-            let real = root.real_path(&target);
-            if real.as_deref().is_some_and(|r| r != dest) {
-                return Err(RootfsError::Invalid(format!(
-                    "{typ} must be mounted on an ordinary directory: {} in rootfs {} resolves to {}",
-                    dest.display(),
-                    root.path().display(),
-                    real.unwrap_or_default().display()
-                )));
-            }
         }
     }
     check_proc(root, &target, dest, typ)?;
@@ -288,23 +291,15 @@ pub(crate) fn filesystem(
     tracing::debug!(source = %src, destination = %dest.display(), r#type = typ, ?flags, data = %data, "mount");
     match mount_on(Some(&src), &target, Some(typ), flags, Some(&data)) {
         Ok(()) => {}
-        // Without its own network (sysfs) or ipc (mqueue) namespace, a user namespace cannot
-        // mount these: bind the host's instead, as runc does.
-        Err(Errno::EPERM | Errno::EBUSY)
-            if ctx.in_userns && (typ == "sysfs" || typ == "mqueue") =>
-        {
+        // Without its own ipc namespace, a user namespace cannot mount mqueue: bind the
+        // host's instead, as runc does.
+        Err(Errno::EPERM | Errno::EBUSY) if ctx.in_userns && typ == "mqueue" => {
             drop(target);
-            let host = if typ == "sysfs" {
-                "/sys"
-            } else {
-                "/dev/mqueue"
-            };
-            tracing::debug!(destination = %dest.display(), host, "falling back to a bind mount");
+            tracing::debug!(destination = %dest.display(), "falling back to a bind mount of /dev/mqueue");
             let mut b = opts.clone();
             b.bind = true;
-            b.recursive = typ == "sysfs";
             b.flags |= MsFlags::MS_BIND;
-            return bind(ctx, dest, Path::new(host), &b);
+            return bind(ctx, dest, Path::new("/dev/mqueue"), &b);
         }
         // devpts refuses a gid= that is not mapped in the user namespace (the usual gid=5 of
         // default configs): mount without it, with a warning, rather than fail.
@@ -332,6 +327,133 @@ pub(crate) fn filesystem(
     Ok(())
 }
 
+/// proc and sysfs: mounted only on a real directory, looked up once without following a
+/// symlink and mounted on by fd, then pinned (see [`Pinned`]).
+fn kernel_fs(
+    ctx: &Ctx,
+    dest: &Path,
+    typ: &str,
+    source: Option<&Path>,
+    opts: &MountOptions,
+) -> Result<Pinned, RootfsError> {
+    let root = ctx.root;
+    let not_dir = |why: String| {
+        RootfsError::Invalid(format!(
+            "{typ} must be mounted on an ordinary directory: {} in rootfs {} {why}",
+            dest.display(),
+            root.path().display()
+        ))
+    };
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Err(not_dir("is the root".into()));
+    };
+    // The parent is resolved in the rootfs; it must be where the config says (no symlink).
+    let dir = root.mkdir_all(parent)?;
+    match root.real_path(&dir) {
+        Some(real) if real == parent => {}
+        real => {
+            return Err(not_dir(format!(
+                "resolves to {}",
+                real.unwrap_or_default().join(name).display()
+            )))
+        }
+    }
+    let target = match open_dir_nofollow(&dir, name) {
+        Err(Errno::ENOENT) => {
+            match mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(sys(root.ctx("creating directory", dest))(e)),
+            }
+            open_dir_nofollow(&dir, name)
+        }
+        r => r,
+    };
+    let target = match target {
+        Ok(fd) => fd,
+        Err(Errno::ENOTDIR | Errno::ELOOP) => return Err(not_dir("is not one".into())),
+        Err(e) => return Err(sys(root.ctx("opening mount target", dest))(e)),
+    };
+    check_proc(root, &target, dest, typ)?;
+    let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    let src = source
+        .map(|s| s.display().to_string())
+        .unwrap_or_else(|| typ.to_string());
+    let mut data = opts.data.clone();
+    data.extend(crate::security::lsm::mount_label_option(typ, ctx.mount_label));
+    let data = data.join(",");
+    tracing::debug!(source = %src, destination = %dest.display(), r#type = typ, ?flags, data = %data, "mount");
+    let magic = if typ == "proc" {
+        PROC_SUPER_MAGIC
+    } else {
+        SYSFS_MAGIC
+    };
+    match mount_on(Some(&src), &target, Some(typ), flags, Some(&data)) {
+        Ok(()) => pin(ctx, &dir, name, dest, typ, magic),
+        // Without its own network namespace, a user namespace cannot mount sysfs: bind the
+        // host's instead (recursively), as runc does.
+        Err(Errno::EPERM | Errno::EBUSY) if ctx.in_userns && typ == "sysfs" => {
+            tracing::debug!(destination = %dest.display(), "falling back to a bind mount of /sys");
+            let host = nix::fcntl::open(
+                "/sys",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(sys("opening /sys"))?;
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount_on(Some(&fd_path(&host)), &target, None, flags, None)
+                .map_err(sys(format!("bind-mounting /sys on {}", root.at(dest))))?;
+            let pinned = pin(ctx, &dir, name, dest, typ, magic)?;
+            let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            if !extra.is_empty() {
+                remount_bind(&fd_path(&pinned.root), extra, opts.clear, &root.at(dest))?;
+            }
+            Ok(pinned)
+        }
+        Err(e) => Err(sys(format!("mounting {typ} on {}", root.at(dest)))(e)),
+    }
+}
+
+/// Open the root of the mount just made on `name` in `dir` (the lookup crosses into it) and
+/// check it is that mount: a new mount of the expected filesystem, at its root. A directory
+/// renamed or swapped in between fails these checks, and then `create` fails.
+fn pin(
+    ctx: &Ctx,
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    dest: &Path,
+    typ: &str,
+    magic: FsType,
+) -> Result<Pinned, RootfsError> {
+    let replaced = || {
+        RootfsError::Invalid(format!(
+            "mounting {typ} on {}: the directory was replaced while it was mounted on (renamed or swapped for a symlink by another process?)",
+            ctx.root.at(dest)
+        ))
+    };
+    let what = || format!("checking the {typ} mount on {}", ctx.root.at(dest));
+    let fd = match open_dir_nofollow(dir, name) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Err(replaced()),
+        Err(e) => return Err(sys(what())(e)),
+    };
+    if fstatfs(&fd).map_err(sys(what()))?.filesystem_type() != magic {
+        return Err(replaced());
+    }
+    // PROC_ROOT_INO: the root of a procfs. (A sysfs bound from the host need not be one.)
+    if typ == "proc" && fstat(&fd).map_err(sys(what()))?.st_ino != 1 {
+        return Err(replaced());
+    }
+    let mnt_id = mount_id(&fd).map_err(sys(what()))?;
+    if ctx.pinned.borrow().iter().any(|p| p.mnt_id == mnt_id) {
+        return Err(replaced());
+    }
+    Ok(Pinned {
+        dest: dest.to_path_buf(),
+        root: fd,
+        mnt_id,
+    })
+}
+
 /// Propagation changes and recursive attributes, each on a fresh fd of the new mount.
 pub(crate) fn propagate(root: &Root, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
     for p in &opts.propagation {
@@ -355,6 +477,21 @@ pub(crate) fn propagate(root: &Root, dest: &Path, opts: &MountOptions) -> Result
                 root.at(dest)
             )),
         )?;
+    }
+    Ok(())
+}
+
+/// [`propagate`] on a pinned mount root: by its fd, with no lookup by path. `what` names it.
+fn propagate_fd(fd: &OwnedFd, opts: &MountOptions, what: &str) -> Result<(), RootfsError> {
+    for p in &opts.propagation {
+        tracing::debug!(destination = what, flags = ?p, "propagation");
+        mount_on(None, fd, None, *p, None)
+            .map_err(sys(format!("setting propagation {p:?} on {what}")))?;
+    }
+    if opts.has_recursive_attrs() {
+        tracing::debug!(destination = what, set = opts.attr_set, clr = opts.attr_clr, "mount_setattr");
+        crate::sys::mount::mount_setattr_recursive(fd, opts.attr_set, opts.attr_clr)
+            .map_err(sys(format!("setting recursive mount attributes on {what}")))?;
     }
     Ok(())
 }

@@ -25,6 +25,54 @@ pub(crate) fn fd_path<Fd: AsRawFd>(fd: &Fd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
+/// The id of the mount an fd is on (`mnt_id` in `/proc/self/fdinfo/N`, the id mountinfo
+/// shows). Only called before pivot_root, when `/proc` is the host's.
+pub(crate) fn mount_id<Fd: AsRawFd>(fd: &Fd) -> Result<u64, Errno> {
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let text = std::fs::read_to_string(path).map_err(|e| super::io_errno(&e))?;
+    parse_mnt_id(&text).ok_or(Errno::EINVAL)
+}
+
+/// The `mnt_id:` field of an fdinfo file.
+fn parse_mnt_id(fdinfo: &str) -> Option<u64> {
+    fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// O_PATH fd of `rel` beneath `dir` (`dir` itself when `rel` is empty): the lookup cannot
+/// leave `dir` (RESOLVE_BENEATH) and follows no magic link, only ordinary symlinks that stay
+/// beneath it. Used inside a proc or sysfs mount husk made, whose contents the kernel owns.
+pub(crate) fn open_beneath<Fd: AsFd>(dir: Fd, rel: &Path) -> Result<OwnedFd, Errno> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let mut tries = 0;
+    loop {
+        match openat2(dir.as_fd(), rel, how) {
+            Err(Errno::EAGAIN) if tries < 16 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+/// O_PATH fd of the directory `name` in `dir`, not following a symlink: ENOTDIR (or ELOOP)
+/// when `name` is anything but a directory.
+pub(crate) fn open_dir_nofollow(dir: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Errno> {
+    openat(
+        dir.as_fd(),
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
 /// Whether an fd refers to a directory.
 pub(crate) fn is_dir<Fd: AsFd>(fd: Fd) -> Result<bool, Errno> {
     let st = fstat(fd)?;
@@ -181,4 +229,37 @@ impl Root {
 fn is_symlink(dir: &OwnedFd, name: &OsStr) -> bool {
     nix::sys::stat::fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
         .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mnt_id_from_fdinfo() {
+        let text = "pos:\t0\nflags:\t02100000\nmnt_id:\t1234\nino:\t56\n";
+        assert_eq!(parse_mnt_id(text), Some(1234));
+        assert_eq!(parse_mnt_id("pos:\t0\n"), None);
+        assert_eq!(parse_mnt_id("mnt_id:\tx\n"), None);
+    }
+
+    #[test]
+    fn beneath_stays_beneath() {
+        let dir = nix::fcntl::open(
+            "/proc",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        // Ordinary symlinks beneath are followed; magic links and escapes are not.
+        assert!(open_beneath(&dir, Path::new("self/status")).is_ok());
+        assert!(open_beneath(&dir, Path::new("")).is_ok());
+        assert!(open_beneath(&dir, Path::new("self/cwd/x")).is_err());
+        assert!(open_beneath(&dir, Path::new("../etc")).is_err());
+        assert!(open_beneath(&dir, Path::new("/etc")).is_err());
+        assert_eq!(
+            mount_id(&dir).ok(),
+            mount_id(&open_beneath(&dir, Path::new("")).unwrap_or_else(|e| panic!("{e}"))).ok()
+        );
+    }
 }

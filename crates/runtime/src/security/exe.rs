@@ -6,7 +6,12 @@
 //! file (`args` of `/proc/self/exe`, a `#!/proc/self/exe` script, a symlink to it) could then
 //! reopen it for writing once husk exits and replace the host's husk. As runc does, `create`
 //! therefore first re-executes itself from a sealed memfd copy: everything a container could
-//! reach through `/proc/self/exe` is then an anonymous, write-sealed file.
+//! reach through `/proc/self/exe` is then read-only.
+//!
+//! Cheapest first: if the binary already sits on a read-only mount there is nothing to do;
+//! otherwise husk re-executes itself through a detached read-only bind mount of its own binary
+//! (open_tree + mount_setattr: a few syscalls, no copy); only where that fails (old kernels) it
+//! copies itself into a sealed memfd, as runc 1.1 does.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -19,13 +24,29 @@ use super::SecurityError;
 /// The memfd's name; `/proc/self/exe` then reads `/memfd:husk-sealed (deleted)`.
 const NAME: &str = "husk-sealed";
 
-/// Whether this process already runs from the sealed copy.
+/// Whether this process already runs from a binary that cannot be written through
+/// `/proc/self/exe`: a sealed memfd copy, or a file on a read-only mount.
 pub fn running_sealed() -> bool {
-    std::fs::read_link("/proc/self/exe").is_ok_and(|p| {
+    let memfd = std::fs::read_link("/proc/self/exe").is_ok_and(|p| {
         p.as_os_str()
             .as_bytes()
             .starts_with(format!("/memfd:{NAME}").as_bytes())
-    })
+    });
+    memfd
+        || nix::sys::statvfs::statvfs("/proc/self/exe")
+            .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// A detached, read-only bind mount of our own binary, opened as the file itself.
+fn read_only_binary() -> Result<std::os::fd::OwnedFd, nix::Error> {
+    use crate::sys::mount::attr;
+    let tree = crate::sys::fsmount::clone_mount(
+        std::os::fd::AsFd::as_fd(&std::fs::File::open("/proc/self")
+            .map_err(|_| nix::Error::ENOENT)?),
+        c"exe",
+    )?;
+    crate::sys::mount::mount_setattr_recursive(&tree, attr::RDONLY, 0)?;
+    Ok(tree)
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> SecurityError {
@@ -34,23 +55,13 @@ fn err(what: &str, e: impl std::fmt::Display) -> SecurityError {
     ))
 }
 
-/// Unless already done, copy husk's binary into a sealed memfd and re-execute it with the same
-/// arguments and environment. Returns only when already running sealed.
+/// Unless already done, re-execute husk with the same arguments and environment from a copy of
+/// its binary that cannot be written through `/proc/self/exe` (see the module comment).
+/// Returns only when already running from such a copy.
 pub fn ensure_sealed() -> Result<(), SecurityError> {
     if running_sealed() {
         return Ok(());
     }
-    let mut src =
-        std::fs::File::open("/proc/self/exe").map_err(|e| err("opening /proc/self/exe", e))?;
-    let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-        .map_err(|e| err("memfd_create", e))?;
-    let mut dst = std::fs::File::from(fd);
-    std::io::copy(&mut src, &mut dst).map_err(|e| err("copying the binary", e))?;
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| err("sealing the copy", e))?;
     let to_c = |b: &[u8]| CString::new(b).map_err(|e| err("argument with a NUL byte", e));
     let args = std::env::args_os()
         .map(|a| to_c(a.as_bytes()))
@@ -63,6 +74,30 @@ pub fn ensure_sealed() -> Result<(), SecurityError> {
             to_c(&kv)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    match read_only_binary() {
+        Ok(bin) => {
+            tracing::debug!("re-executing through a read-only bind mount of the husk binary");
+            let flags = nix::fcntl::AtFlags::AT_EMPTY_PATH;
+            let e = match nix::unistd::execveat(&bin, c"", &args, &env, flags) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            tracing::debug!("execveat of the read-only binary: {e}; copying to a memfd instead");
+        }
+        Err(e) => tracing::debug!("read-only bind mount of the husk binary: {e}; copying to a memfd"),
+    }
+    let mut src =
+        std::fs::File::open("/proc/self/exe").map_err(|e| err("opening /proc/self/exe", e))?;
+    let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
+        .map_err(|e| err("memfd_create", e))?;
+    let mut dst = std::fs::File::from(fd);
+    std::io::copy(&mut src, &mut dst).map_err(|e| err("copying the binary", e))?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| err("sealing the copy", e))?;
+
     tracing::debug!("re-executing from a sealed copy of the husk binary");
     match nix::unistd::fexecve(&dst, &args, &env) {
         Ok(never) => match never {},

@@ -138,11 +138,9 @@ impl ContainerState {
             }
             other => other,
         };
-        // Paused is not recorded: it is whatever the freezer says (as runc derives it).
-        if self.cgroup.is_frozen() {
+        // husk does not record Paused: it is whatever the freezer says (as runc derives it).
+        if live != Status::Paused && self.cgroup.is_frozen() {
             Status::Paused
-        } else if live == Status::Paused {
-            Status::Running
         } else {
             live
         }

@@ -161,7 +161,10 @@ pub fn query_cgroup_device(cgroup: BorrowedFd) -> Result<Vec<u32>, Errno> {
 
 /// An fd for the loaded program with id `id`.
 pub fn prog_fd_by_id(id: u32) -> Result<OwnedFd, Errno> {
-    let mut attr = GetFdAttr { prog_id: id, ..Default::default() };
+    let mut attr = GetFdAttr {
+        prog_id: id,
+        ..Default::default()
+    };
     let fd = bpf(BPF_PROG_GET_FD_BY_ID, &mut attr)?;
     // SAFETY: on success the kernel returns a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })

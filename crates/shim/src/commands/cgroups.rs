@@ -82,13 +82,23 @@ pub enum PsFormat {
 #[derive(Debug, Args)]
 pub struct PsArgs {
     /// Output format: a ps(1) table filtered to the container's processes, or a JSON pid list
-    #[arg(short = 'f', long, value_enum, value_name = "FORMAT", default_value = "table")]
+    #[arg(
+        short = 'f',
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "table"
+    )]
     pub format: PsFormat,
     /// Container id
     #[arg(value_name = "ID")]
     pub id: String,
     /// Options passed to ps(1) (default -ef)
-    #[arg(value_name = "PS_ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "PS_ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub ps_args: Vec<String>,
 }
 
@@ -148,7 +158,9 @@ pub fn parse_bytes(s: &str) -> std::result::Result<i64, String> {
     }
     let bad = || format!("invalid size {s:?}");
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let unit = unit.trim().to_ascii_lowercase();
@@ -186,14 +198,22 @@ fn update_resources(a: &UpdateArgs) -> Result<Resources> {
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             CliError::Usage(format!("parsing resources from {}: {e}", path.display()))
         })?;
-        return Ok(Resources::from_value(value, "update resources").map_err(husk_runtime::Error::from)?);
+        return Ok(
+            Resources::from_value(value, "update resources").map_err(husk_runtime::Error::from)?
+        );
     }
     let bytes = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
         v.as_deref()
-            .map(|s| parse_bytes(s).map_err(|e| CliError::Usage(format!("invalid value for --{flag}: {e}"))))
+            .map(|s| {
+                parse_bytes(s)
+                    .map_err(|e| CliError::Usage(format!("invalid value for --{flag}: {e}")))
+            })
             .transpose()
     };
-    for (flag, v) in [("kernel-memory", &a.kernel_memory), ("kernel-memory-tcp", &a.kernel_memory_tcp)] {
+    for (flag, v) in [
+        ("kernel-memory", &a.kernel_memory),
+        ("kernel-memory-tcp", &a.kernel_memory_tcp),
+    ] {
         if v.is_some() {
             tracing::warn!("Setting --{flag} is ignored and will be removed");
         }
@@ -226,7 +246,10 @@ fn update_resources(a: &UpdateArgs) -> Result<Resources> {
         r.pids = Some(Pids { limit: Some(l) });
     }
     if let Some(w) = a.blkio_weight.filter(|w| *w != 0) {
-        r.block_io = Some(BlockIo { weight: Some(w), ..Default::default() });
+        r.block_io = Some(BlockIo {
+            weight: Some(w),
+            ..Default::default()
+        });
     }
     Ok(r)
 }
@@ -276,7 +299,10 @@ pub fn ps(rt: &Runtime, a: &PsArgs) -> Result<i32> {
         let text = if pids.is_empty() {
             "null".to_string()
         } else {
-            serde_json::to_string(&pids).map_err(|source| CliError::Json { what: "the pids", source })?
+            serde_json::to_string(&pids).map_err(|source| CliError::Json {
+                what: "the pids",
+                source,
+            })?
         };
         print_stdout(format!("{text}\n").as_bytes())?;
         return Ok(0);
@@ -286,10 +312,13 @@ pub fn ps(rt: &Runtime, a: &PsArgs) -> Result<i32> {
     } else {
         a.ps_args.iter().map(String::as_str).collect()
     };
-    let out = Process::new("ps").args(&args).output().map_err(|source| CliError::Io {
-        what: "running ps".into(),
-        source,
-    })?;
+    let out = Process::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|source| CliError::Io {
+            what: "running ps".into(),
+            source,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(CliError::Usage(format!(
@@ -306,7 +335,10 @@ pub fn ps(rt: &Runtime, a: &PsArgs) -> Result<i32> {
 }
 
 fn print_event(ev: &JsonEvent) -> Result<()> {
-    let mut line = serde_json::to_vec(ev).map_err(|source| CliError::Json { what: "the event", source })?;
+    let mut line = serde_json::to_vec(ev).map_err(|source| CliError::Json {
+        what: "the event",
+        source,
+    })?;
     line.push(b'\n');
     print_stdout(&line)
 }
@@ -314,17 +346,31 @@ fn print_event(ev: &JsonEvent) -> Result<()> {
 pub fn events(rt: &Runtime, a: &EventsArgs) -> Result<i32> {
     if a.stats {
         let s = rt.stats(&a.id)?;
-        print_event(&JsonEvent { typ: "stats", id: &a.id, data: Some(&s) })?;
+        print_event(&JsonEvent {
+            typ: "stats",
+            id: &a.id,
+            data: Some(&s),
+        })?;
         return Ok(0);
     }
     if a.interval.is_zero() {
-        return Err(CliError::Usage("duration interval must be greater than 0".into()));
+        return Err(CliError::Usage(
+            "duration interval must be greater than 0".into(),
+        ));
     }
     let mut failed = None;
     rt.events(&a.id, a.interval, |ev| {
         let r = match &ev {
-            Event::Stats(s) => print_event(&JsonEvent { typ: "stats", id: &a.id, data: Some(s) }),
-            Event::Oom => print_event(&JsonEvent { typ: "oom", id: &a.id, data: None }),
+            Event::Stats(s) => print_event(&JsonEvent {
+                typ: "stats",
+                id: &a.id,
+                data: Some(s),
+            }),
+            Event::Oom => print_event(&JsonEvent {
+                typ: "oom",
+                id: &a.id,
+                data: None,
+            }),
         };
         r.map_err(|e| {
             let msg = e.to_string();
@@ -332,9 +378,9 @@ pub fn events(rt: &Runtime, a: &EventsArgs) -> Result<i32> {
             husk_runtime::Error::Other(msg)
         })
     })
-    .or_else(|e| match failed.take() {
-        Some(cli) => Err(cli),
-        None => Err(e.into()),
+    .map_err(|e| match failed.take() {
+        Some(cli) => cli,
+        None => e.into(),
     })?;
     Ok(0)
 }
@@ -379,42 +425,82 @@ mod tests {
     #[test]
     fn update_flags() {
         let c = parse(&[
-            "husk", "update", "--memory", "100m", "--memory-swap", "-1", "--cpu-share", "512",
-            "--cpu-quota", "-1", "--cpuset-cpus", "0", "--pids-limit", "-1", "--blkio-weight",
-            "300", "ctr",
+            "husk",
+            "update",
+            "--memory",
+            "100m",
+            "--memory-swap",
+            "-1",
+            "--cpu-share",
+            "512",
+            "--cpu-quota",
+            "-1",
+            "--cpuset-cpus",
+            "0",
+            "--pids-limit",
+            "-1",
+            "--blkio-weight",
+            "300",
+            "ctr",
         ]);
-        let Some(crate::cli::Command::Update(a)) = c.command else { panic!("not update") };
+        let Some(crate::cli::Command::Update(a)) = c.command else {
+            panic!("not update")
+        };
         let r = update_resources(&a).unwrap();
         let m = r.memory.unwrap();
-        assert_eq!((m.limit, m.swap, m.reservation), (Some(104_857_600), Some(-1), None));
+        assert_eq!(
+            (m.limit, m.swap, m.reservation),
+            (Some(104_857_600), Some(-1), None)
+        );
         let cpu = r.cpu.unwrap();
-        assert_eq!((cpu.shares, cpu.quota, cpu.cpus.as_deref()), (Some(512), Some(-1), Some("0")));
+        assert_eq!(
+            (cpu.shares, cpu.quota, cpu.cpus.as_deref()),
+            (Some(512), Some(-1), Some("0"))
+        );
         assert_eq!(r.pids.unwrap().limit, Some(-1));
         assert_eq!(r.block_io.unwrap().weight, Some(300));
         // The spelling is accepted too.
         let c = parse(&["husk", "update", "--cpu-shares", "100", "ctr"]);
-        let Some(crate::cli::Command::Update(a)) = c.command else { panic!("not update") };
+        let Some(crate::cli::Command::Update(a)) = c.command else {
+            panic!("not update")
+        };
         assert_eq!(update_resources(&a).unwrap().cpu.unwrap().shares, Some(100));
         // Nothing given: nothing to change.
         let c = parse(&["husk", "update", "ctr"]);
-        let Some(crate::cli::Command::Update(a)) = c.command else { panic!("not update") };
+        let Some(crate::cli::Command::Update(a)) = c.command else {
+            panic!("not update")
+        };
         assert!(update_resources(&a).unwrap().is_empty());
     }
 
     #[test]
     fn ps_events_pause_resume_parse() {
         let c = parse(&["husk", "ps", "--format", "json", "ctr"]);
-        let Some(crate::cli::Command::Ps(p)) = c.command else { panic!("not ps") };
+        let Some(crate::cli::Command::Ps(p)) = c.command else {
+            panic!("not ps")
+        };
         assert_eq!((p.format, p.id.as_str()), (PsFormat::Json, "ctr"));
         let c = parse(&["husk", "ps", "ctr", "-o", "pid,comm"]);
-        let Some(crate::cli::Command::Ps(p)) = c.command else { panic!("not ps") };
+        let Some(crate::cli::Command::Ps(p)) = c.command else {
+            panic!("not ps")
+        };
         assert_eq!(p.ps_args, ["-o", "pid,comm"]);
         let c = parse(&["husk", "events", "--stats", "--interval", "1s", "ctr"]);
-        let Some(crate::cli::Command::Events(e)) = c.command else { panic!("not events") };
+        let Some(crate::cli::Command::Events(e)) = c.command else {
+            panic!("not events")
+        };
         assert!(e.stats && e.interval == Duration::from_secs(1));
-        assert!(matches!(parse(&["husk", "pause", "x"]).command, Some(crate::cli::Command::Pause(_))));
-        assert!(matches!(parse(&["husk", "resume", "x"]).command, Some(crate::cli::Command::Resume(_))));
-        assert!(crate::cli::Cli::try_parse_from(["husk", "events", "--interval", "5", "x"]).is_err());
+        assert!(matches!(
+            parse(&["husk", "pause", "x"]).command,
+            Some(crate::cli::Command::Pause(_))
+        ));
+        assert!(matches!(
+            parse(&["husk", "resume", "x"]).command,
+            Some(crate::cli::Command::Resume(_))
+        ));
+        assert!(
+            crate::cli::Cli::try_parse_from(["husk", "events", "--interval", "5", "x"]).is_err()
+        );
     }
 
     #[test]
@@ -424,7 +510,9 @@ mod tests {
             filter_ps(out, &[42]).unwrap(),
             "UID   PID  PPID  C STIME TTY TIME CMD\nroot   42     1  0 10:00 ?   00:00:00 sleep 100\n"
         );
-        assert!(filter_ps("USER CMD\nx y\n", &[1]).unwrap_err().contains("PID field"));
+        assert!(filter_ps("USER CMD\nx y\n", &[1])
+            .unwrap_err()
+            .contains("PID field"));
         assert!(filter_ps("PID CMD\nabc y\n", &[1]).is_err());
     }
 }

@@ -59,9 +59,17 @@ pub fn kill(rt: &Runtime, a: &KillArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `delete --force` of a container that does not exist succeeds silently, as with runc:
+/// podman and containerd call it to clean up after a failed create (whose state is gone).
 pub fn delete(rt: &Runtime, a: &DeleteArgs) -> Result<i32> {
-    rt.delete(&a.id, a.force)?;
-    Ok(0)
+    match rt.delete(&a.id, a.force) {
+        Err(husk_runtime::Error::State(husk_runtime::state::StateError::NotFound(_)))
+            if a.force =>
+        {
+            Ok(0)
+        }
+        r => r.map(|()| 0).map_err(Into::into),
+    }
 }
 
 #[cfg(test)]
