@@ -54,12 +54,16 @@ done
 [ ${#names[@]} -gt 0 ] || die "no runtime to measure"
 
 work=$(mktemp -d /tmp/husk-bench.XXXXXX)
+# State roots (and the bundle) on a tmpfs, as /run is on a real host: runtimes that fsync
+# their state are not charged for a disk that production never gives them.
+mount -t tmpfs -o size=64m,mode=700 husk-bench "$work"
 cleanup() {
     for r in "${names[@]}"; do
         for id in "bench-$r-csd" "bench-$r-run" "bench-$r-rss"; do
             "${bin[$r]}" --root "$work/root-$r" delete -f "$id" >/dev/null 2>&1 || true
         done
     done
+    umount "$work" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT

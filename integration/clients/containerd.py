@@ -20,7 +20,6 @@ version = 2
 root = "{root}"
 state = "{state}"
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
   "io.containerd.internal.v1.opt",
   "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
@@ -34,6 +33,33 @@ disabled_plugins = [
 
 [ttrpc]
   address = "{sock}.ttrpc"
+
+# The CRI plugin (what the kubelet talks to). A Kubernetes RuntimeClass whose handler is
+# "husk" selects runtimes.husk below.
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/pause:latest"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  # The host lacks CAP_SYS_RESOURCE: the sandbox's oom_score_adj -998 cannot be set.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{dir}/cni/bin"
+    conf_dir = "{dir}/cni/conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "{runc}"
+        Root = "{dir}/cri-root-runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.husk.options]
+        BinaryName = "{husk}"
+        Root = "{dir}/cri-root-husk"
 """
 
 
@@ -53,7 +79,8 @@ class Containerd:
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.state, exist_ok=True)
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(root=self.root, state=self.state, sock=self.sock))
+            f.write(CONFIG.format(root=self.root, state=self.state, sock=self.sock,
+                                  dir=self.dir, **bins))
 
     def start(self):
         log = open(self.logfile, "w")
@@ -77,11 +104,12 @@ class Containerd:
         if self.daemon is None:
             return
         if self.daemon.poll() is None:
-            ids = self.ctr("containers", "ls", "-q").out.split()
-            for cid in ids:
-                self.ctr("tasks", "kill", "-s", "SIGKILL", cid)
-                self.ctr("tasks", "delete", "-f", cid)
-                self.ctr("containers", "delete", cid)
+            for ns in (NS, "k8s.io"):
+                ctr = ["ctr", "-a", self.sock, "-n", ns]
+                for cid in run(ctr + ["containers", "ls", "-q"]).out.split():
+                    run(ctr + ["tasks", "kill", "-s", "SIGKILL", cid])
+                    run(ctr + ["tasks", "delete", "-f", cid])
+                    run(ctr + ["containers", "delete", cid])
             self.daemon.terminate()
             try:
                 self.daemon.wait(timeout=15)
@@ -333,3 +361,58 @@ def _(c, rt):
                  "touch /x 2>&1; echo rc=$?"))
     expect("Read-only file system" in r.out and "rc=1" in r.out, f"touch /x: {r.out!r}")
     return r.out
+
+
+# ---- CRI: a RuntimeClass handler -> runtimes.<handler> with BinaryName ----------------------
+
+def cri_images(c):
+    if not getattr(c, "cri_ready", False):
+        for name, cmd in (("busybox", None), ("pause", ["/bin/sleep", "2147483647"])):
+            ok(run(["ctr", "-a", c.sock, "-n", "k8s.io", "images", "import", "--base-name",
+                    f"localhost/{name}", c.images.oci_archive(name, cmd)], timeout=120))
+        c.cri_ready = True
+
+
+def cri_errors(c):
+    with open(c.logfile) as f:
+        errs = [l for l in f.read().splitlines() if "level=error" in l]
+    return " | ".join(errs[-3:])
+
+
+@scenario("containerd/cri-runtime-handler")
+def _(c, rt):
+    # What the kubelet does for a pod whose RuntimeClass has `handler: husk` (or runc):
+    # the CRI plugin runs the pod's sandbox and container with runtimes.<handler>, i.e.
+    # containerd-shim-runc-v2 with options.BinaryName from config.toml.
+    from cri import Cri, GrpcError
+    cri_images(c)
+    cri = Cri(c.sock)
+    logdir = os.path.join(c.dir, f"cri-logs-{rt}")
+    os.makedirs(logdir, exist_ok=True)
+    pod = None
+    try:
+        pod = cri.run_pod(f"{rt}-pod", f"uid-{rt}", logdir, rt, f"/{NS}/cri-{rt}")
+        check_state_owner(os.path.join(c.dir, f"cri-root-{rt}", "k8s.io", pod, "state.json"),
+                          rt)
+        cid = cri.create_container(pod, "main", IMG,
+                                   ["sh", "-c", "echo from-cri; hostname >/dev/null; exit 3"],
+                                   "main.log")
+        cri.start_container(cid)
+        states = retry(lambda: cri.container_state(cid)[0] == 2 and cri.container_state(cid),
+                       20)
+        expect(states, f"container never exited: {cri.container_state(cid)}")
+        expect_eq(states[1], 3, "exit code reported by CRI")
+        with open(os.path.join(logdir, "main.log")) as f:
+            lines = [l.split(" ", 3) for l in f.read().splitlines()]
+        expect_eq([(l[1], l[3]) for l in lines if len(l) == 4], [("stdout", "from-cri")],
+                  "container log (CRI format)")
+        return "exit 3, log ok"
+    except GrpcError as e:
+        raise Fail(f"{e}; containerd: {cri_errors(c)}")
+    finally:
+        if pod:
+            try:
+                cri.stop_pod(pod)
+                cri.remove_pod(pod)
+            except GrpcError as e:
+                raise Fail(f"removing the pod: {e}; containerd: {cri_errors(c)}")

@@ -335,8 +335,11 @@ class Images:
     def __init__(self, work, tar):
         self.work, self.tar, self._oci = work, tar, None
 
-    def oci_archive(self):
-        if self._oci is None:
+    def oci_archive(self, name="busybox", cmd=None):
+        """`podman save --format oci-archive` of localhost/NAME:latest imported from the
+        rootfs tarball, with CMD cmd (a list) when given."""
+        self._oci = self._oci or {}
+        if name not in self._oci:
             d = os.path.join(self.work, "image-build")
             base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/runroot",
                     "--tmpdir", f"{d}/tmp", "--storage-driver", "vfs"]
@@ -348,12 +351,13 @@ class Images:
             empty = os.path.join(d, "containers.conf")
             open(empty, "w").close()
             env = dict(os.environ, CONTAINERS_CONF=empty, CONTAINERS_STORAGE_CONF=conf)
-            ok(run(base + ["import", self.tar, "localhost/busybox:latest"], env=env))
-            out = os.path.join(self.work, "busybox-oci.tar")
-            ok(run(base + ["save", "--format", "oci-archive", "-o", out,
-                           "localhost/busybox:latest"], env=env))
-            self._oci = out
-        return self._oci
+            ref = f"localhost/{name}:latest"
+            change = ["--change", "CMD " + json.dumps(cmd)] if cmd else []
+            ok(run(base + ["import"] + change + [self.tar, ref], env=env))
+            out = os.path.join(self.work, f"{name}-oci.tar")
+            ok(run(base + ["save", "--format", "oci-archive", "-o", out, ref], env=env))
+            self._oci[name] = out
+        return self._oci[name]
 
 
 def check_state_owner(state_json, rt):

@@ -93,6 +93,25 @@ def top_cgroups():
 
 
 def remove_cgroup_tree(path):
+    """Kills what is left in the tree (container processes whose client failed to remove
+    them), then removes it, deepest first."""
+    for _ in range(3):
+        pids = []
+        for dirpath, _, files in os.walk(path):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids += [int(p) for p in f.read().split()]
+            except OSError:
+                pass
+        if not pids:
+            break
+        lib.log(f"cleanup: killing {pids} left in {path}")
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
     for dirpath, dirnames, _ in sorted(os.walk(path), key=lambda t: -len(t[0])):
         try:
             os.rmdir(dirpath)
@@ -159,6 +178,7 @@ def main():
     ap.add_argument("--only", default="", help="regex: run only the matching scenarios")
     ap.add_argument("--required", default=os.path.join(HERE, "required.txt"))
     ap.add_argument("--json", help="write the results here as JSON")
+    ap.add_argument("--markdown", help="write the table here as markdown (for docs/clients.md)")
     ap.add_argument("--log", default="/tmp/husk-clients.log", help="every command and output")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (debugging)")
     args = ap.parse_args()
@@ -278,6 +298,11 @@ def main():
             json.dump({"rows": [{"scenario": r[0], "runc": r[1], "husk": r[2], "verdict": r[3]}
                                 for r in rows],
                        "details": details, "seconds": round(total)}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("| scenario | runc | husk | verdict |\n|---|---|---|---|\n")
+            for r in rows:
+                f.write(f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} |\n")
     if setup_errors:
         print("clients: FAILED: " + "; ".join(setup_errors))
         return 1
