@@ -101,7 +101,11 @@ pub(crate) fn protect_kernel_mounts(root: &Root, k: &KernelPaths) -> Result<(), 
 }
 
 fn beneath(m: &Pinned, t: &Target) -> String {
-    format!("{} (in the mount on {})", t.path.display(), m.dest.display())
+    format!(
+        "{} (in the mount on {})",
+        t.path.display(),
+        m.dest.display()
+    )
 }
 
 /// [`readonly_path`] beneath a pinned mount. A path that does not exist is skipped.
@@ -115,14 +119,30 @@ fn readonly_beneath(m: &Pinned, t: &Target) -> Result<(), RootfsError> {
     };
     if t.rel.as_os_str().is_empty() {
         // The whole mount: remount it read-only.
-        return remount_bind(&fd_path(&m.root), MsFlags::MS_RDONLY, MsFlags::empty(), &what());
+        return remount_bind(
+            &fd_path(&m.root),
+            MsFlags::MS_RDONLY,
+            MsFlags::empty(),
+            &what(),
+        );
     }
     let here = fd_path(&fd);
-    mount_on(Some(&here), &fd, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-        .map_err(sys(format!("{}: bind-mounting it onto itself", what())))?;
+    mount_on(
+        Some(&here),
+        &fd,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .map_err(sys(format!("{}: bind-mounting it onto itself", what())))?;
     // The same lookup now ends on the new bind mount.
     let top = open_beneath(&m.root, &t.rel).map_err(sys(format!("{}: reopening it", what())))?;
-    remount_bind(&fd_path(&top), MsFlags::MS_RDONLY, MsFlags::empty(), &what())
+    remount_bind(
+        &fd_path(&top),
+        MsFlags::MS_RDONLY,
+        MsFlags::empty(),
+        &what(),
+    )
 }
 
 /// [`mask_path`] beneath a pinned mount, with the container's /dev/null (opened once, checked
@@ -141,16 +161,18 @@ fn mask_beneath(
     let dir = is_dir(&fd).map_err(sys(format!("masking {}: stat", beneath(m, t))))?;
     tracing::debug!(path = %t.path.display(), dir, "masked path");
     if dir {
-        return mount_on(Some("tmpfs"), &fd, Some("tmpfs"), MsFlags::MS_RDONLY, None).map_err(
-            sys(format!("masking {} with a read-only tmpfs", beneath(m, t))),
-        );
+        return mount_on(Some("tmpfs"), &fd, Some("tmpfs"), MsFlags::MS_RDONLY, None).map_err(sys(
+            format!("masking {} with a read-only tmpfs", beneath(m, t)),
+        ));
     }
     let null = match null {
         Some(n) => n,
         None => {
             let n = root
                 .open_at(Path::new("/dev/null"), OFlag::O_PATH | OFlag::O_NOFOLLOW)
-                .map_err(sys(root.ctx("masking paths: opening", Path::new("/dev/null"))))?;
+                .map_err(sys(
+                    root.ctx("masking paths: opening", Path::new("/dev/null"))
+                ))?;
             check_null(&n)?;
             null.insert(n)
         }
@@ -292,7 +314,11 @@ fn check_null(null: &OwnedFd) -> Result<(), RootfsError> {
 
 /// O_PATH fd of `p` itself (a final symlink is not followed).
 fn open_nofollow(p: &Path) -> Result<OwnedFd, Errno> {
-    nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+    nix::fcntl::open(
+        p,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// Bind the console pty onto /dev/console (created as an empty file if missing).
@@ -332,14 +358,21 @@ pub(crate) fn mount_console(pty: &Path) -> Result<(), RootfsError> {
     let kind = fstat(&target).map_err(sys("stat of /dev/console"))?.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
         return Err(RootfsError::Invalid(
-            "/dev/console is neither a file nor a device: refusing to mount the console on it".into(),
+            "/dev/console is neither a file nor a device: refusing to mount the console on it"
+                .into(),
         ));
     }
     let source = open_nofollow(pty).map_err(sys(format!("opening console {}", pty.display())))?;
-    if fstat(&source).map_err(sys(format!("stat of {}", pty.display())))?.st_mode & libc::S_IFMT
+    if fstat(&source)
+        .map_err(sys(format!("stat of {}", pty.display())))?
+        .st_mode
+        & libc::S_IFMT
         != libc::S_IFCHR
     {
-        return Err(RootfsError::Invalid(format!("console {} is not a device", pty.display())));
+        return Err(RootfsError::Invalid(format!(
+            "console {} is not a device",
+            pty.display()
+        )));
     }
     crate::sys::fsmount::bind_fd(source.as_fd(), target.as_fd()).map_err(sys(format!(
         "bind-mounting console {} on /dev/console",

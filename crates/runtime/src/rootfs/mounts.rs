@@ -256,7 +256,10 @@ pub(crate) fn filesystem(
 ) -> Result<(), RootfsError> {
     let root = ctx.root;
     let mut data = opts.data.clone();
-    data.extend(crate::security::lsm::mount_label_option(typ, ctx.mount_label));
+    data.extend(crate::security::lsm::mount_label_option(
+        typ,
+        ctx.mount_label,
+    ));
     let (target, existed) = match root.open_path(dest) {
         Ok(fd) => (fd, true),
         Err(Errno::ENOENT) => (root.mkdir_all(dest)?, false),
@@ -379,7 +382,10 @@ fn kernel_fs(
         .map(|s| s.display().to_string())
         .unwrap_or_else(|| typ.to_string());
     let mut data = opts.data.clone();
-    data.extend(crate::security::lsm::mount_label_option(typ, ctx.mount_label));
+    data.extend(crate::security::lsm::mount_label_option(
+        typ,
+        ctx.mount_label,
+    ));
     let data = data.join(",");
     tracing::debug!(source = %src, destination = %dest.display(), r#type = typ, ?flags, data = %data, "mount");
     let magic = if typ == "proc" {
@@ -489,7 +495,12 @@ fn propagate_fd(fd: &OwnedFd, opts: &MountOptions, what: &str) -> Result<(), Roo
             .map_err(sys(format!("setting propagation {p:?} on {what}")))?;
     }
     if opts.has_recursive_attrs() {
-        tracing::debug!(destination = what, set = opts.attr_set, clr = opts.attr_clr, "mount_setattr");
+        tracing::debug!(
+            destination = what,
+            set = opts.attr_set,
+            clr = opts.attr_clr,
+            "mount_setattr"
+        );
         crate::sys::mount::mount_setattr_recursive(fd, opts.attr_set, opts.attr_clr)
             .map_err(sys(format!("setting recursive mount attributes on {what}")))?;
     }

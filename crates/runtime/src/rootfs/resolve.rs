@@ -227,8 +227,9 @@ impl Root {
 
 /// Whether `name` in the directory `dir` is a symlink (not followed).
 fn is_symlink(dir: &OwnedFd, name: &OsStr) -> bool {
-    nix::sys::stat::fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK)
+    nix::sys::stat::fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(
+        |st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFLNK,
+    )
 }
 
 #[cfg(test)]
