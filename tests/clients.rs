@@ -16,7 +16,10 @@ fn podman_containerd_and_docker_run_through_the_runtime() {
     let script = workspace_dir().join("integration/clients/run.py");
     if flavor() != Flavor::Husk {
         // The harness compares husk with runc and checks that husk wrote the state.
-        eprintln!("client matrix skipped: {} is not husk", husk_bin().display());
+        eprintln!(
+            "client matrix skipped: {} is not husk",
+            husk_bin().display()
+        );
         return;
     }
     // stdout and stderr are inherited: the table reaches the terminal and CI's log

@@ -44,7 +44,6 @@ fn delete_force_after_a_failed_create_succeeds() {
 /// ID is not running (it is stopped)", so the CRI's StopPodSandbox of a pod whose container
 /// had exited failed with "unknown error after kill" and the pod could not be removed.
 #[test]
-#[ignore = "needs the message change in crates/runtime/src/lifecycle/kill.rs (reported to the lead)"]
 fn kill_of_a_stopped_container_says_container_not_running() {
     let mut b = Bundle::new("reg-kill-stopped");
     b.args(&["true"]);

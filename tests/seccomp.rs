@@ -165,7 +165,9 @@ fn argument_operators() {
     // getpriority(which, who) with an invalid `which` fails with EINVAL when it runs; a
     // matching rule answers EDOM instead. (Rules with the default action are dropped, as in
     // runc, so the rules here must differ from the default.)
-    let ops: &[(&str, u64, u64, &[(u64, bool)])] = &[
+    // (operator, value, valueTwo, [(argument, whether the rule matches)])
+    type Case<'a> = (&'a str, u64, u64, &'a [(u64, bool)]);
+    let ops: &[Case] = &[
         ("SCMP_CMP_EQ", 5, 0, &[(5, true), (6, false)]),
         ("SCMP_CMP_NE", 5, 0, &[(5, false), (6, true)]),
         ("SCMP_CMP_LT", 5, 0, &[(4, true), (5, false)]),

@@ -1,6 +1,6 @@
 #!/bin/bash
 # End-to-end client latency: `podman run --rm IMG true` and `ctr run --rm IMG ID true` with
-# husk, runc and crun side by side, in ONE hyperfine run per client (alternating commands),
+# husk, runc and crun side by side, in ONE hyperfine run per client,
 # on a locally built busybox image. Every runtime runs inside the same `v1-only` wrapper
 # (crun refuses this host's hybrid cgroup layout, see ../shared/HOST.md): podman is started
 # inside it, and so is the private containerd (its shims, hence the runtimes, inherit it).
@@ -50,6 +50,11 @@ done
 work=$(mktemp -d /tmp/husk-bench-clients.XXXXXX)
 chmod 755 "$work"
 cd_pid=
+# Host paths the clients create whatever their flags (ctr's fifos and the shims' sockets,
+# podman's blob cache): removed at the end when they did not exist before.
+host_paths="/run/containerd /run/containers /run/libpod /var/lib/containers"
+created=
+for p in $host_paths; do [ -e "$p" ] || created="$created $p"; done
 cleanup() {
     set +e
     if [ -n "$cd_pid" ]; then
@@ -64,6 +69,7 @@ cleanup() {
     grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
     for h in /sys/fs/cgroup/*/; do rmdir "$h"bench/* "$h"bench "$h"libpod_parent/* "$h"libpod_parent 2>/dev/null; done
     rm -rf "$work"
+    for p in $created; do rm -rf "$p"; done
 }
 trap cleanup EXIT
 

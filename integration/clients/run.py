@@ -15,6 +15,7 @@ listed in required.txt fails with husk or with runc, or a client cannot be set u
 other scenarios are reported ("husk fails, runc passes" = known gap) without failing."""
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 
 import lib  # noqa: E402
@@ -36,7 +38,7 @@ PACKAGES = ("podman", "conmon", "netavark", "containerd", "docker.io", "tini", "
 RUNTIMES = ("runc", "husk")
 # Top-level cgroups the clients create (podman, ctr's namespace, docker), removed at the end
 # when the harness created them.
-CLIENT_CGROUPS = ("libpod_parent", "husk-clients", "docker")
+CLIENT_CGROUPS = ("libpod_parent", "husk-clients-", "docker")
 # Host paths the clients create whatever their flags (dockerd's /etc/docker/key.json and
 # /run/docker/plugins, the shims' sockets and ctr's fifos under /run/containerd, podman's
 # image blob cache and netns dir): removed at the end when they did not exist before.
@@ -88,7 +90,8 @@ def top_cgroups():
     for h in os.listdir(lib.CGROUP_ROOT):
         p = os.path.join(lib.CGROUP_ROOT, h)
         if os.path.isdir(p) and not os.path.islink(p):
-            res |= {f"{h}/{d}" for d in os.listdir(p) if d in CLIENT_CGROUPS}
+            res |= {f"{h}/{d}" for d in os.listdir(p)
+                    if d in CLIENT_CGROUPS or d.startswith("husk-clients-")}
     return res
 
 
@@ -196,6 +199,15 @@ def main():
             line = line.split("#", 1)[0].strip()
             if line:
                 required.add(line)
+
+    # One run at a time per machine: two runs would share the host paths and the iptables
+    # chains this run removes at the end, and /run/husk, and compete for the CPU.
+    lock = open("/tmp/husk-clients.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("clients: waiting for another run of the client matrix to finish", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
 
     install_missing()
     import podman, podman_more, containerd, docker, more  # noqa: E401  (the scenarios)

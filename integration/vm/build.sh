@@ -4,7 +4,8 @@
 # the tests. Usage: build.sh RUNTIME_BINARY OUT_DIR
 #   OUT_DIR/vmlinuz, OUT_DIR/initrd.gz
 # Needs: apt-get (download only), dpkg-deb, cpio, gzip, /bin/busybox (busybox-static).
-# The kernel package is cached in $HUSK_VM_CACHE (default /var/tmp/husk-vm-cache).
+# The kernel and apparmor_parser (package apparmor) are cached in $HUSK_VM_CACHE
+# (default /var/tmp/husk-vm-cache).
 set -euo pipefail
 
 bin=${1:?usage: build.sh RUNTIME_BINARY OUT_DIR}
@@ -40,6 +41,21 @@ if [ -z "$kernel" ]; then
 fi
 cp "$kernel" "$out/vmlinuz"
 
+# apparmor_parser from Debian's apparmor package (downloaded once, not installed on the host),
+# for the AppArmor checks: the VM's kernel runs AppArmor.
+parser="$cache/apparmor_parser"
+if [ ! -x "$parser" ]; then
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download -q apparmor >/dev/null 2>&1); then
+    apt-get update -qq >/dev/null 2>&1 || true
+    (cd "$tmp" && apt-get download -q apparmor >/dev/null 2>&1) \
+      || { echo "build.sh: apt-get download apparmor failed" >&2; rm -rf "$tmp"; exit 1; }
+  fi
+  dpkg-deb --fsys-tarfile "$tmp"/apparmor_*.deb | tar -x -C "$tmp" ./sbin/apparmor_parser
+  mv "$tmp/sbin/apparmor_parser" "$parser"
+  rm -rf "$tmp"
+fi
+
 # The initramfs tree.
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -48,14 +64,16 @@ cp "$busybox" "$root/bin/busybox"
 for a in $("$busybox" --list); do
   [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
 done
-# The runtime and the shared libraries it loads.
+# The runtime, apparmor_parser and the shared libraries they load.
 cp "$bin" "$root/husk/runtime"
-if ldd "$bin" >/dev/null 2>&1; then
-  for lib in $(ldd "$bin" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i}'); do
+cp "$parser" "$root/sbin/apparmor_parser"
+for b in "$bin" "$parser"; do
+  ldd "$b" >/dev/null 2>&1 || continue
+  for lib in $(ldd "$b" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i}'); do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
   done
-fi
+done
 cp "$here/init.sh" "$root/init"
 cp "$here/stage2.sh" "$root/husk/stage2.sh"
 cp "$here/tests.sh" "$root/husk/tests.sh"

@@ -254,8 +254,88 @@ t_refused() {
   fi
 }
 
+# CLONE_INTO_CGROUP: on this pure v2 host the init is cloned straight into its cgroup (the
+# debug log says so), a createRuntime hook (init is set up but has not exec'd) finds it there,
+# and the program's first look at /proc/self/cgroup is the root of its cgroup namespace.
+t_clone_into_cgroup() {
+  mkbundle cic '["cat", "/proc/self/cgroup"]' '{ "pids": { "limit": 20 } }'
+  cat > $W/cic-hook.sh <<EOF
+#!/bin/sh
+pid=\$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -n1)
+cat /proc/\$pid/cgroup > $W/cic.hook 2>&1
+EOF
+  chmod 755 $W/cic-hook.sh
+  sed -i "s|\"root\": { \"path\": \"rootfs\" },|\"root\": { \"path\": \"rootfs\" }, \"hooks\": { \"createRuntime\": [ { \"path\": \"$W/cic-hook.sh\" } ] },|" $W/cic/config.json
+  out=$("$R" --root "$ROOT" --debug --log $W/cic.log run --bundle $W/cic cic 2>&1 < /dev/null)
+  expect clone-into-cgroup-run "$out" "0::/"
+  if grep -q 'cloned into its cgroup' $W/cic.log; then pass clone-into-cgroup-used; else
+    fail clone-into-cgroup-used "$(grep -i 'clone\|cgroup' $W/cic.log | tail -n3)"
+  fi
+  expect_file clone-into-cgroup-before-exec $W/cic.hook "0::/husk-vm/cic"
+  if [ -e $CG/husk-vm/cic ] || [ -e $ROOT/cic ]; then fail clone-into-cgroup-nothing-left "leftovers"; else pass clone-into-cgroup-nothing-left; fi
+  # The init is charged to pids.max from birth: a limit of 0 refuses the clone itself.
+  mkbundle cic0 '["true"]' '{ "pids": { "limit": 0 } }'
+  if out=$(rt run --bundle $W/cic0 cic0 2>&1 < /dev/null); then fail clone-into-cgroup-pids-0 "run succeeded"; else
+    case "$out" in *EAGAIN*pids.limit*) pass clone-into-cgroup-pids-0 ;; *) fail clone-into-cgroup-pids-0 "$out" ;; esac
+  fi
+  if [ -e $CG/husk-vm/cic0 ] || [ -e $ROOT/cic0 ]; then fail clone-into-cgroup-pids-0-nothing-left "leftovers"; else pass clone-into-cgroup-pids-0-nothing-left; fi
+}
+
+# with_apparmor NAME PROFILE: add process.apparmorProfile to the bundle $W/NAME.
+with_apparmor() {
+  sed -i "s/\"noNewPrivileges\": true/\"noNewPrivileges\": true, \"apparmorProfile\": \"$2\"/" "$W/$1/config.json"
+}
+
+# AppArmor (the Debian kernel runs it): a profile loaded with Debian's apparmor_parser is the
+# container's from its first instruction, and what it denies fails; an unknown profile fails
+# create with an error naming it and leaves nothing behind.
+t_apparmor() {
+  case ",$(cat /sys/kernel/security/lsm 2>/dev/null)," in
+    *,apparmor,*) pass apparmor-enabled ;;
+    *) fail apparmor-enabled "lsm: $(cat /sys/kernel/security/lsm 2>&1)"; return ;;
+  esac
+  cat > $W/husk-vm-test.profile <<'EOF'
+profile husk-vm-test flags=(attach_disconnected,mediate_deleted) {
+  file,
+  capability,
+  signal,
+  unix,
+  network,
+  deny /tmp/denied/** w,
+  deny /secret r,
+}
+EOF
+  if out=$(apparmor_parser -r -K $W/husk-vm-test.profile 2>&1); then pass apparmor-profile-loaded; else
+    fail apparmor-profile-loaded "apparmor_parser: $out"; return
+  fi
+  mkbundle aa '["sh", "-c", "cat /proc/self/attr/current; echo; mkdir -p /tmp/denied; if echo x > /tmp/denied/f; then echo write-ok; else echo write-denied; fi; if echo y > /tmp/f; then echo tmp-ok; fi; if cat /secret; then echo; else echo read-denied; fi"]' '{}'
+  echo secret-content > $W/aa/rootfs/secret
+  with_apparmor aa husk-vm-test
+  rt run --bundle $W/aa aa > $W/aa.out 2>&1 < /dev/null
+  out=$(cat $W/aa.out)
+  case "$out" in *"husk-vm-test (enforce)"*) pass apparmor-attr-current ;; *) fail apparmor-attr-current "$out" ;; esac
+  case "$out" in *write-denied*) pass apparmor-write-denied ;; *) fail apparmor-write-denied "$out" ;; esac
+  case "$out" in *tmp-ok*) pass apparmor-write-allowed ;; *) fail apparmor-write-allowed "$out" ;; esac
+  if grep -q read-denied $W/aa.out && ! grep -q secret-content $W/aa.out; then pass apparmor-read-denied; else fail apparmor-read-denied "$out"; fi
+  # Without apparmorProfile the container is unconfined.
+  mkbundle aanone '["cat", "/proc/self/attr/current"]' '{}'
+  out=$(rt run --bundle $W/aanone aanone 2>&1 < /dev/null)
+  expect apparmor-unconfined-by-default "$out" unconfined
+  # A profile that is not loaded: create fails, naming it, and nothing is left.
+  mkbundle aamissing '["true"]' '{}'
+  with_apparmor aamissing husk-vm-not-loaded
+  if out=$(rt run --bundle $W/aamissing aamissing 2>&1 < /dev/null); then
+    fail apparmor-missing-profile "run succeeded: $out"
+  else
+    case "$out" in *husk-vm-not-loaded*) pass apparmor-missing-profile ;; *) fail apparmor-missing-profile "$out" ;; esac
+    echo "   (the error: $out)"
+  fi
+  if [ -e $CG/husk-vm/aamissing ] || [ -e $ROOT/aamissing ]; then fail apparmor-missing-nothing-left "leftovers"; else pass apparmor-missing-nothing-left; fi
+  apparmor_parser -R $W/husk-vm-test.profile >/dev/null 2>&1
+}
+
 mkdir -p $W
-for t in t_host t_apply t_pids t_oom t_devices t_update t_pause t_ps_stats_killall t_refused; do
+for t in t_host t_apply t_pids t_oom t_devices t_update t_pause t_ps_stats_killall t_refused t_clone_into_cgroup t_apparmor; do
   echo "-- $t (uptime $(cut -d' ' -f1 /proc/uptime)s)"
   $t
 done

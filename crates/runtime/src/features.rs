@@ -56,8 +56,12 @@ pub fn features() -> Value {
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
             "intelRdt": { "enabled": false },
+            "memoryPolicy": {
+                "modes": crate::extras::mempolicy::MODES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                "flags": crate::extras::mempolicy::FLAGS.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+            },
             "mountExtensions": { "idmap": { "enabled": false } },
-            "netDevices": { "enabled": false }
+            "netDevices": { "enabled": true }
         },
         "annotations": {
             "io.github.husk.version": env!("CARGO_PKG_VERSION"),
@@ -98,6 +102,10 @@ mod tests {
         assert!(linux["seccomp"]["archs"].as_array().unwrap().iter().any(|a| a == "SCMP_ARCH_X86_64"));
         assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(linux["netDevices"]["enabled"], true);
+        assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(linux["memoryPolicy"]["modes"].as_array().unwrap().len(), 7);
+        assert_eq!(linux["memoryPolicy"]["flags"].as_array().unwrap().len(), 3);
         assert!(back["annotations"]["io.github.husk.version"].is_string());
     }
 

@@ -5,6 +5,7 @@
 
 pub mod cgroups;
 pub mod error;
+pub mod extras;
 pub mod features;
 pub mod hooks;
 pub mod lifecycle;

@@ -253,10 +253,12 @@ mod tests {
 
     #[test]
     fn json_shape_matches_runc() {
-        let mut s = Stats::default();
-        s.pids = Pids {
-            current: 1,
-            limit: 50,
+        let mut s = Stats {
+            pids: Pids {
+                current: 1,
+                limit: 50,
+            },
+            ..Default::default()
         };
         s.memory.usage = MemoryEntry {
             limit: 99,

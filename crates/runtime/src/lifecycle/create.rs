@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
@@ -22,7 +23,7 @@ use crate::process::init::{self, InitArgs};
 use crate::process::sync::{Channel, Msg};
 use crate::process::ProcessError;
 use crate::state::{self, ContainerState, StateDir, Status};
-use crate::sys::process::{clone_process, Forked};
+use crate::sys::process::{clone3_into_cgroup, clone_process, Forked};
 use crate::{security, spec};
 
 /// A container that `create` finished: its state dir is still locked.
@@ -149,9 +150,8 @@ impl Runtime {
         let (parent_chan, init_chan) = Channel::pair()?;
         let lock_fd = cleanup.dir.as_ref().map(|d| d.lock_fd());
 
-        let child = match clone_process(plan.clone_flags.bits())
-            .map_err(ProcessError::sys("cloning the container init"))?
-        {
+        let (cloned, in_cgroup) = clone_init(plan.clone_flags.bits(), &cgroup)?;
+        let child = match cloned {
             Forked::Child => {
                 std::mem::forget(cleanup);
                 init::run(InitArgs {
@@ -189,7 +189,15 @@ impl Runtime {
         if plan.new_user {
             write_id_maps(&spec, child)?;
         }
-        cgroup.add_task(child.as_raw())?;
+        if in_cgroup {
+            tracing::debug!(pid = child.as_raw(), "init cloned into its cgroup (clone3)");
+        } else {
+            cgroup.add_task(child.as_raw())?;
+        }
+        // linux.netDevices: the container's network namespace exists now (cloned, or joined
+        // by path); init has not started using it.
+        crate::extras::netdev::move_into(&spec, &plan, child.as_raw())
+            .map_err(|e| Error::Other(e.to_string()))?;
         parent_chan.send(&Msg::Go)?;
         let mut pid = child;
         loop {
@@ -243,6 +251,36 @@ impl Runtime {
         let dir = cleanup.dir.take().ok_or_else(|| Error::Other("state dir lost".into()))?;
         Ok(Created { dir, state: st, console: console_ours })
     }
+}
+
+/// Clones the container init. On a pure cgroup v2 host it is cloned straight into its cgroup
+/// (clone3 with `CLONE_INTO_CGROUP`), so it never runs in husk's cgroup; kernels or seccomp
+/// filters without that (EINVAL, ENOSYS, E2BIG) get a plain clone, and so do v1 and hybrid
+/// hosts. Returns whether init is already in its cgroup (else the caller writes cgroup.procs).
+fn clone_init(flags: libc::c_int, cgroup: &Cgroup) -> Result<(Forked, bool)> {
+    if let Some(dir) = cgroup.unified_path().filter(|_| cgroup.is_unified_only()) {
+        let fd = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir);
+        match fd {
+            Ok(fd) => match clone3_into_cgroup(flags, fd.as_fd()) {
+                Ok(forked) => return Ok((forked, true)),
+                Err(e @ (Errno::EINVAL | Errno::ENOSYS | Errno::E2BIG)) => {
+                    tracing::debug!(cgroup = %dir.display(), "clone3 into the cgroup: {e}; falling back");
+                }
+                Err(e) => {
+                    // The child is charged to the cgroup's pids.max from birth.
+                    let full = if e == Errno::EAGAIN { " (is linux.resources.pids.limit 0?)" } else { "" };
+                    let what = format!("cloning the container init into cgroup {}", dir.display());
+                    return Err(Error::Other(format!("{what}: {e}{full}")));
+                }
+            },
+            Err(e) => tracing::debug!(cgroup = %dir.display(), "opening the cgroup: {e}; falling back"),
+        }
+    }
+    let forked = clone_process(flags).map_err(ProcessError::sys("cloning the container init"))?;
+    Ok((forked, false))
 }
 
 fn make_fifo(path: &Path) -> Result<OwnedFd> {

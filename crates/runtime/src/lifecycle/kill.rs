@@ -13,7 +13,7 @@ impl Runtime {
         let st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
         if !matches!(status, Status::Created | Status::Running | Status::Paused) {
-            return Err(Error::Other(format!("container {id} is not running (it is {status})")));
+            return Err(Error::Other(format!("container not running: {id} is {status}")));
         }
         if all {
             // Freeze-signal-thaw (or cgroup.kill), so that no process forks away meanwhile.

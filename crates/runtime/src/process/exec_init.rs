@@ -68,6 +68,16 @@ pub fn run(args: ExecArgs) -> ! {
 
 fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     let p = a.process;
+    // process.execCPUAffinity: `initial` before joining the container's cgroup, `final`
+    // after (runc 1.2's order); without `final` the kernel decides.
+    let extras = |e: crate::extras::ExtrasError| ProcessError::Init(e.to_string());
+    let affinity = match p.exec_cpu_affinity() {
+        Some(a) => crate::extras::sched::Affinity::from_spec(a).map_err(extras)?,
+        None => Default::default(),
+    };
+    if let Some(cpus) = &affinity.initial {
+        crate::extras::sched::set_affinity(cpus, "initial").map_err(extras)?;
+    }
     // Join the cgroup while the host's /sys/fs/cgroup is still in view ("0" is the writer).
     for procs in a.cgroup_procs {
         std::fs::write(procs, "0").map_err(|e| ProcessError::Sys {
@@ -77,6 +87,9 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
             ),
             source: io_errno(&e),
         })?;
+    }
+    if let Some(cpus) = &affinity.final_ {
+        crate::extras::sched::set_affinity(cpus, "final").map_err(extras)?;
     }
     if !a.join.is_empty() {
         nix::sched::setns(a.pidfd, a.join).map_err(|e| ProcessError::Namespace {
@@ -130,6 +143,9 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
         let procfs = security::procfs::ProcFs::open()?;
         security::lsm::apply_exec_labels(&procfs, p)?;
     }
+    // process.ioPriority and process.scheduler, while still privileged, before seccomp.
+    crate::extras::validate_process(p).map_err(extras)?;
+    crate::extras::apply_process(p).map_err(extras)?;
     // seccomp as late as it can go, as in init (process/init.rs explains the three places).
     let mut seccomp = a.seccomp;
     if let Some(f) = seccomp.filter(|_| security::seccomp_before_identity(p)) {

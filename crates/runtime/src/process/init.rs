@@ -180,6 +180,12 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     // opened while init is still privileged.
     let procfs = security::procfs::ProcFs::open()?;
     security::lsm::apply_exec_labels(&procfs, process)?;
+    // linux.memoryPolicy, linux.personality, process.ioPriority and process.scheduler, while
+    // init still has CAP_SYS_NICE/CAP_SYS_ADMIN and before any seccomp filter
+    // (execCPUAffinity is for `husk exec` only).
+    let extras = |e: crate::extras::ExtrasError| ProcessError::Init(e.to_string());
+    crate::extras::apply_linux(a.spec).map_err(extras)?;
+    crate::extras::apply_process(process).map_err(extras)?;
     // seccomp goes in as late as it can (docs/security.md): right before execve, unless
     // installing needs CAP_SYS_ADMIN that apply_identity drops, or a NOTIFY listener has to
     // reach the parent before it exits.

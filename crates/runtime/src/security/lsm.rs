@@ -124,7 +124,12 @@ pub fn set_apparmor_exec(procfs: &ProcFs, profile: &str) -> Result<(), SecurityE
         Err(e) if missing(&e) => procfs.write("self/attr/exec", payload.as_bytes()),
         r => r,
     }
-    .map_err(|e| SecurityError::Lsm(format!("applying process.apparmorProfile {profile:?}: {e}")))
+    .map_err(|e| {
+        // The kernel answers ENOENT both for a missing attr file and, on the write, for a
+        // profile it does not know; the attr files exist wherever AppArmor is enabled.
+        let why = if missing(&e) { " (is the profile loaded? see aa-status)" } else { "" };
+        SecurityError::Lsm(format!("applying process.apparmorProfile {profile:?}: {e}{why}"))
+    })
 }
 
 /// Set the SELinux context the next execve switches to (`attr/exec`, like setexeccon(3)).

@@ -78,6 +78,18 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
 
 /// Parse config.json text; on failure return the JSON path of the failing field and the error.
 pub fn parse(data: &[u8]) -> Result<Spec, (String, serde_json::Error)> {
+    // The spec's names of two scheduler flags are not the ones oci-spec parses.
+    if crate::extras::sched::FLAGS.iter().any(|(spec, serde, _)| {
+        spec != serde && data.windows(spec.len()).any(|w| w == spec.as_bytes())
+    }) {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(data).map_err(|e| ("(top level)".to_string(), e))?;
+        crate::extras::sched::normalize_flag_names(&mut value);
+        return serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            (field, e.into_inner())
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

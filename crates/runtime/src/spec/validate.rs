@@ -42,6 +42,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
         check_hooks(hooks)?;
     }
     check_sysctl(spec, linux, &ns)?;
+    // scheduler, ioPriority, execCPUAffinity, personality, memoryPolicy, intelRdt.
+    crate::extras::validate(spec).map_err(|e| invalid(e.to_string()))?;
     Ok(())
 }
 

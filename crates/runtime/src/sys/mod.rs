@@ -8,6 +8,7 @@
 pub mod bpf;
 pub mod mount;
 pub mod process;
+pub mod sched;
 pub mod fsmount;
 pub mod seccomp;
 pub mod security;
