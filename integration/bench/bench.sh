@@ -188,4 +188,27 @@ fi
     echo "Targets (issue 3): husk no slower than crun on both timings and RSS no higher than"
     echo "crun's; the project's goal is 0.75× crun for create+start+delete."
 } >"$out"
+
+# The other latencies the issues ask `make bench` for, appended to the same report:
+# exec (issue 6), the cgroup commands (issue 4), end to end through podman and ctr (issue 7).
+# BENCH_MORE=0 skips them (the clients take a few minutes to set up).
+if [ "${BENCH_MORE:-1}" = 1 ]; then
+    {
+        echo
+        echo "## exec of \`true\` into a running container"
+        echo
+        "$here/exec.sh" || echo "(exec.sh failed: run it by hand for the cause)"
+        echo
+        echo "## Cgroup commands on a running container (update, events --stats, pause+resume)"
+        echo
+        echo '```'
+        "$here/cgroups.sh" 2>&1 | grep -E "^Benchmark|Time \(mean|times faster|ran$" \
+            || echo "(cgroups.sh failed: run it by hand for the cause)"
+        echo '```'
+        echo
+        echo "## End to end through the clients (podman run --rm, ctr run --rm)"
+        echo
+        OUT= "$here/clients.sh" 2>/dev/null || echo "(clients.sh failed: run it by hand for the cause)"
+    } >>"$out"
+fi
 echo "wrote $out"

@@ -6,7 +6,7 @@
 //! Hierarchies come from `/proc/self/mountinfo`: every cgroup v1 mount (one per hierarchy) and
 //! the cgroup2 mount, so on a hybrid host the container also joins `/sys/fs/cgroup/unified`,
 //! as runc does. The path inside each hierarchy is `linux.cgroupsPath` (absolute or relative,
-//! both taken from the hierarchy root) or `/husk/<id>`.
+//! both taken from the hierarchy root) or `/<id>` (runc's default).
 
 mod control;
 pub mod convert;
@@ -243,6 +243,22 @@ impl Cgroup {
     /// with `CLONE_INTO_CGROUP` into [`Cgroup::unified_path`] places it completely.
     pub fn is_unified_only(&self) -> bool {
         self.unified.is_some() && self.paths.len() == 1
+    }
+
+    /// Move the calling process, which must be single-threaded, into the cgroup in every v1
+    /// hierarchy by writing "0" to each `tasks` file. A thread that moves itself this way
+    /// skips the kernel's global threadgroup lock, whose write side waits for an RCU grace
+    /// period (about 8 ms here) on every `cgroup.procs` write of a pid.
+    pub fn join_self_v1(&self) -> Result<(), CgroupError> {
+        for leaf in self.paths.iter().filter(|p| Some(p.as_path()) != self.unified.as_deref()) {
+            let file = leaf.join("tasks");
+            fs::write(&file, "0").map_err(|source| CgroupError::Write {
+                what: "the container init itself".into(),
+                path: file.clone(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// Move process `pid` into the cgroup in every hierarchy (`cgroup.procs`).

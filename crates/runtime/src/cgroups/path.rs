@@ -13,7 +13,8 @@ fn looks_like_systemd(path: &str) -> bool {
 /// The container's cgroup path relative to each hierarchy's root (no leading `/`).
 ///
 /// `linux.cgroupsPath` when set, absolute or relative alike (a relative path is taken relative
-/// to the hierarchy root), else `husk/<id>`. `.` components and repeated slashes are dropped;
+/// to the hierarchy root), else `<id>` directly under the root, as runc and crun do (no shared
+/// parent to create and remove with every container). `.` components and repeated slashes are dropped;
 /// `..` and a path naming the root itself are rejected.
 pub(crate) fn inner_path(
     cgroups_path: Option<&Path>,
@@ -22,7 +23,7 @@ pub(crate) fn inner_path(
 ) -> Result<PathBuf, CgroupError> {
     let raw = match cgroups_path {
         Some(p) => p.to_path_buf(),
-        None => Path::new("husk").join(id),
+        None => PathBuf::from(id),
     };
     let shown = raw.display().to_string();
     if systemd && looks_like_systemd(&shown) {
@@ -58,10 +59,10 @@ mod tests {
     }
 
     #[test]
-    fn default_is_husk_id() {
-        assert_eq!(ip(None, false).ok(), Some(PathBuf::from("husk/ctr1")));
+    fn default_is_the_id_under_the_root() {
+        assert_eq!(ip(None, false).ok(), Some(PathBuf::from("ctr1")));
         // The systemd flag alone does not matter when the path is not systemd-shaped.
-        assert_eq!(ip(None, true).ok(), Some(PathBuf::from("husk/ctr1")));
+        assert_eq!(ip(None, true).ok(), Some(PathBuf::from("ctr1")));
     }
 
     #[test]

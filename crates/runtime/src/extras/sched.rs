@@ -330,6 +330,27 @@ mod tests {
     }
 
     #[test]
+    fn config_with_the_spec_flag_names_parses() {
+        let cfg = json!({"ociVersion": "1.3.0", "process": {"cwd": "/", "user": {"uid": 0, "gid": 0},
+            "scheduler": {"policy": "SCHED_DEADLINE", "runtime": 1,
+                "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_RECLAIM"]}}});
+        let spec = crate::spec::parse(cfg.to_string().as_bytes()).unwrap();
+        let s = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .clone()
+            .unwrap();
+        assert_eq!(sched_attr(&s).unwrap().sched_flags, 0x01 | 0x04 | 0x02);
+        // An unknown flag still names the field.
+        let mut bad = cfg.clone();
+        bad["process"]["scheduler"]["flags"] = json!(["SCHED_FLAG_RESET_ON_FORK", "NOPE"]);
+        let (field, _) = crate::spec::parse(bad.to_string().as_bytes()).unwrap_err();
+        assert_eq!(field, "process.scheduler.flags[1]");
+    }
+
+    #[test]
     fn ioprio() {
         let io: LinuxIOPriority =
             serde_json::from_value(json!({"class": "IOPRIO_CLASS_IDLE", "priority": 7})).unwrap();

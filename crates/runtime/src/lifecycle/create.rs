@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::{CreateOpts, Runtime};
 use crate::cgroups::{self, Cgroup};
@@ -150,7 +150,11 @@ impl Runtime {
         let (parent_chan, init_chan) = Channel::pair()?;
         let lock_fd = cleanup.dir.as_ref().map(|d| d.lock_fd());
 
-        let (cloned, in_cgroup) = clone_init(plan.clone_flags.bits(), &cgroup)?;
+        let (cloned, in_unified) = clone_init(plan.clone_flags.bits(), &cgroup)?;
+        // Without a user namespace init is host root and joins the v1 hierarchies itself,
+        // which is far cheaper than our writing its pid (see Cgroup::join_self_v1).
+        let user_ns = plan.new_user || plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+        let self_join = !user_ns && (in_unified || cgroup.unified_path().is_none());
         let child = match cloned {
             Forked::Child => {
                 std::mem::forget(cleanup);
@@ -172,6 +176,7 @@ impl Runtime {
                     hook_state: &st,
                     seccomp: seccomp.as_ref(),
                     console: console_init.as_ref().map(|f| f.as_fd()),
+                    join_cgroup: self_join.then_some(&cgroup),
                 })
             }
             Forked::Parent(pid) => pid,
@@ -189,9 +194,10 @@ impl Runtime {
         if plan.new_user {
             write_id_maps(&spec, child)?;
         }
-        if in_cgroup {
-            tracing::debug!(pid = child.as_raw(), "init cloned into its cgroup (clone3)");
-        } else {
+        if in_unified {
+            tracing::debug!(pid = child.as_raw(), "init cloned into its cgroup2 leaf (clone3)");
+        }
+        if !self_join {
             cgroup.add_task(child.as_raw())?;
         }
         // linux.netDevices: the container's network namespace exists now (cloned, or joined
@@ -256,9 +262,10 @@ impl Runtime {
 /// Clones the container init. On a pure cgroup v2 host it is cloned straight into its cgroup
 /// (clone3 with `CLONE_INTO_CGROUP`), so it never runs in husk's cgroup; kernels or seccomp
 /// filters without that (EINVAL, ENOSYS, E2BIG) get a plain clone, and so do v1 and hybrid
-/// hosts. Returns whether init is already in its cgroup (else the caller writes cgroup.procs).
+/// hosts. Returns whether init is already in its cgroup2 leaf (on a hybrid host the v1
+/// hierarchies remain: init joins them itself, or the caller writes cgroup.procs).
 fn clone_init(flags: libc::c_int, cgroup: &Cgroup) -> Result<(Forked, bool)> {
-    if let Some(dir) = cgroup.unified_path().filter(|_| cgroup.is_unified_only()) {
+    if let Some(dir) = cgroup.unified_path() {
         let fd = File::options()
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)

@@ -23,6 +23,8 @@ use crate::{rootfs, security};
 
 /// Everything init needs, prepared by the parent before clone.
 pub struct InitArgs<'a> {
+    /// Join the v1 hierarchies of this cgroup itself, first thing (the parent does not).
+    pub join_cgroup: Option<&'a crate::cgroups::Cgroup>,
     pub spec: &'a Spec,
     pub plan: &'a NsPlan,
     pub rootfs: &'a Path,
@@ -69,6 +71,9 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         .ok_or_else(|| ProcessError::Init("config.json has no process".into()))?;
     // Non-dumpable until exec: nothing in the container can ptrace or read our memory.
     nix::sys::prctl::set_dumpable(false).map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
+    if let Some(cg) = a.join_cgroup {
+        cg.join_self_v1().map_err(|e| ProcessError::Init(e.to_string()))?;
+    }
     a.chan.expect(&Msg::Go)?;
     if a.plan.new_user {
         become_root()?;
