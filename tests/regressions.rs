@@ -55,3 +55,34 @@ fn kill_of_a_stopped_container_says_container_not_running() {
     rt.delete(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
+
+/// `kill --all` of a stopped container signals what is left in its cgroup, as runc allows:
+/// without a pid namespace, a background process outlives the container's init.
+#[test]
+fn kill_all_reaches_leftovers_of_a_stopped_container() {
+    let mut b = Bundle::new("reg-killall-stopped");
+    b.remove_namespace("pid");
+    b.sh("sleep 300 </dev/null >/dev/null 2>&1 & exit 0");
+    let rt = Runtime::new("reg-killall-stopped");
+    let id = rt.id("c");
+    rt.run_detached(&b, &id).assert_ok();
+    rt.wait_status(&id, "stopped");
+    let procs = |b: &Bundle| -> Vec<String> {
+        let cg = b.cgroups_path().expect("cgroupsPath");
+        let dir = cgroup_dirs(&cg).into_iter().find(|d| d.join("cgroup.procs").exists());
+        dir.map(|d| std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(!procs(&b).is_empty(), "the background sleep should still be in the cgroup");
+    rt.cmd(&["kill", "--all", &id, "KILL"]).assert_ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !procs(&b).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(procs(&b).is_empty(), "kill --all left {:?}", procs(&b));
+    rt.delete(&id).assert_ok();
+    rt.assert_nothing_left(&b, &id);
+}

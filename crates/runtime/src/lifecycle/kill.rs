@@ -12,7 +12,9 @@ impl Runtime {
         let dir = StateDir::open(&self.root, id)?;
         let st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
-        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+        // With --all, a stopped container's leftover processes (no pid namespace) can still
+        // be signalled through its cgroup, as runc allows.
+        if !all && !matches!(status, Status::Created | Status::Running | Status::Paused) {
             return Err(Error::Other(format!("container not running: {id} is {status}")));
         }
         if all {

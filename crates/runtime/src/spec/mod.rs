@@ -79,27 +79,53 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
 /// Parse config.json text; on failure return the JSON path of the failing field and the error.
 pub fn parse(data: &[u8]) -> Result<Spec, (String, serde_json::Error)> {
     // The spec's names of two scheduler flags are not the ones oci-spec parses.
-    if crate::extras::sched::FLAGS.iter().any(|(spec, serde, _)| {
+    let renamed_flags = crate::extras::sched::FLAGS.iter().any(|(spec, serde, _)| {
         spec != serde && data.windows(spec.len()).any(|w| w == spec.as_bytes())
-    }) {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(data).map_err(|e| ("(top level)".to_string(), e))?;
-        crate::extras::sched::normalize_flag_names(&mut value);
-        return serde_path_to_error::deserialize(value).map_err(|e| {
-            let field = e.path().to_string();
-            (field, e.into_inner())
+    });
+    if !renamed_flags {
+        let de = &mut serde_json::Deserializer::from_slice(data);
+        match serde_path_to_error::deserialize(de) {
+            Ok(spec) => return Ok(spec),
+            // An unknown capability is ignored with a warning (below), as runc does: a config
+            // may be newer than this build.
+            Err(e) if e.path().to_string().starts_with("process.capabilities.") => {}
+            Err(e) => return Err((field_name(e.path()), e.into_inner())),
+        }
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| ("(top level)".to_string(), e))?;
+    crate::extras::sched::normalize_flag_names(&mut value);
+    drop_unknown_capabilities(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| (field_name(e.path()), e.into_inner()))
+}
+
+fn field_name(path: &serde_path_to_error::Path) -> String {
+    match path.to_string() {
+        f if f == "." => "(top level)".to_string(),
+        f => f,
+    }
+}
+
+/// Removes, with a warning naming it, every capability name this build does not know from
+/// the five sets of `process.capabilities`.
+fn drop_unknown_capabilities(value: &mut serde_json::Value) {
+    let Some(caps) = value
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, names) in caps.iter_mut() {
+        let Some(names) = names.as_array_mut() else { continue };
+        names.retain(|n| {
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
+            if !known {
+                tracing::warn!("process.capabilities.{set}: unknown capability {n} ignored");
+            }
+            known
         });
     }
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." {
-            "(top level)".to_string()
-        } else {
-            field
-        };
-        (field, e.into_inner())
-    })
 }
 
 /// The container's root filesystem: `root.path` (relative to the bundle unless absolute),

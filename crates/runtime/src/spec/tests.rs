@@ -504,3 +504,13 @@ fn default_spec_is_valid() {
         }
     }
 }
+
+#[test]
+fn unknown_capability_is_dropped_not_an_error() {
+    let json = br#"{"ociVersion":"1.0.0","process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},
+        "capabilities":{"bounding":["CAP_KILL","CAP_FROM_THE_FUTURE"],"effective":["CAP_FROM_THE_FUTURE"]}}}"#;
+    let spec = super::parse(json).expect("parses");
+    let caps = spec.process().as_ref().and_then(|p| p.capabilities().clone()).expect("caps");
+    assert_eq!(caps.bounding().as_ref().map(|b| b.len()), Some(1));
+    assert_eq!(caps.effective().as_ref().map(|b| b.len()), Some(0));
+}
