@@ -59,7 +59,7 @@ work=$(mktemp -d /tmp/husk-bench.XXXXXX)
 mount -t tmpfs -o size=64m,mode=700 husk-bench "$work"
 cleanup() {
     for r in "${names[@]}"; do
-        for id in "bench-$r-csd" "bench-$r-run" "bench-$r-rss"; do
+        for id in "bench-$r-csd" "bench-$r-run" "bench-$r-rss" "bench-$r-sec"; do
             "${bin[$r]}" --root "$work/root-$r" delete -f "$id" >/dev/null 2>&1 || true
         done
     done
@@ -80,6 +80,12 @@ echo 'root:x:0:' >"$bundle/rootfs/etc/group"
 (cd "$work" && runc spec --bundle "$work" && mv "$work/config.json" "$work/spec.json")
 jq '.process.terminal = false | .process.args = ["/bin/true"] | del(.linux.resources)' \
     "$work/spec.json" >"$bundle/config.json"
+# The same bundle with podman's default seccomp profile (issue 5), as podman writes it.
+sbundle=$work/bundle-seccomp
+mkdir -p "$sbundle"
+"$here/podman-seccomp.py" >"$work/seccomp.json"
+jq --slurpfile sc "$work/seccomp.json" --arg root "$bundle/rootfs" \
+    '.linux.seccomp = $sc[0] | .root.path = $root' "$bundle/config.json" >"$sbundle/config.json"
 
 # Each runtime gets its own state root and cgroup parent is the runtime's default.
 cmds=()
@@ -92,6 +98,12 @@ done
 for r in "${names[@]}"; do
     b=${bin[$r]}
     cmds+=(-n "$r run" "$b --root $work/root-$r run --bundle $bundle bench-$r-run")
+done
+for r in "${names[@]}"; do
+    b=${bin[$r]}
+    root=$work/root-$r
+    cmds+=(-n "$r create+start+delete seccomp"
+        "$b --root $root create --bundle $sbundle bench-$r-sec >/dev/null && $b --root $root start bench-$r-sec && $b --root $root delete -f bench-$r-sec")
 done
 
 echo "== hyperfine ($runs runs each, inside v1-only)"
@@ -116,10 +128,11 @@ done
 
 # Figures (ms) from hyperfine's JSON.
 ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/hyperfine.json"; }
-declare -A csd run
+declare -A csd run sec
 for r in "${names[@]}"; do
     csd[$r]=$(ms "$r create+start+delete")
     run[$r]=$(ms "$r run")
+    sec[$r]=$(ms "$r create+start+delete seccomp")
 done
 ratio() { # ratio VALUE REF
     if [ -n "${2:-}" ]; then awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; else echo "-"; fi
@@ -127,6 +140,7 @@ ratio() { # ratio VALUE REF
 fmt() { awk -v a="$1" 'BEGIN { printf "%.1f", a }'; }
 ref_csd=${csd[crun]:-}
 ref_run=${run[crun]:-}
+ref_sec=${sec[crun]:-}
 ref_rss=${rss[crun]:-}
 
 version() { "$1" --version 2>/dev/null | head -n 1; }
@@ -137,10 +151,10 @@ if [ -n "${bin[husk]:-}" ]; then
 fi
 
 table() {
-    echo "| runtime | create+start+delete (ms) | ratio to crun | run (ms) | ratio to crun | peak RSS of run (KiB) | ratio to crun |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| runtime | create+start+delete (ms) | ratio to crun | run (ms) | ratio to crun | create+start+delete, podman's seccomp profile (ms) | ratio to crun | peak RSS of run (KiB) | ratio to crun |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in "${names[@]}"; do
-        echo "| $r | $(fmt "${csd[$r]}") | $(ratio "${csd[$r]}" "$ref_csd") | $(fmt "${run[$r]}") | $(ratio "${run[$r]}" "$ref_run") | ${rss[$r]} | $(ratio "${rss[$r]}" "$ref_rss") |"
+        echo "| $r | $(fmt "${csd[$r]}") | $(ratio "${csd[$r]}" "$ref_csd") | $(fmt "${run[$r]}") | $(ratio "${run[$r]}" "$ref_run") | $(fmt "${sec[$r]}") | $(ratio "${sec[$r]}" "$ref_sec") | ${rss[$r]} | $(ratio "${rss[$r]}" "$ref_rss") |"
     done
 }
 
@@ -164,6 +178,8 @@ fi
     echo
     echo "- *create+start+delete*: \`create\`, \`start\`, \`delete -f\` in sequence."
     echo "- *run*: foreground \`run\` (the container is deleted when it exits)."
+    echo "- *podman's seccomp profile*: create+start+delete with \`linux.seccomp\` set to podman's default"
+    echo "  profile (/usr/share/containers/seccomp.json as podman writes it, integration/bench/podman-seccomp.py)."
     echo "- *peak RSS*: GNU time's \`%M\` for \`run\`, median of $rss_runs runs."
     echo
     echo "The machine is shared and noisy: compare the ratios within one run, not absolute times"
