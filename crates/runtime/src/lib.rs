@@ -1,7 +1,7 @@
 //! husk's runtime library: everything that reads a bundle and touches the kernel.
 //!
 //! The CLI in `crates/shim` is a thin front end over [`lifecycle::Runtime`].
-//! `unsafe` is denied everywhere except [`sys`], the thin syscall layer.
+//! Unsafe code is denied everywhere except in [`sys`], the thin syscall layer.
 
 pub mod cgroups;
 pub mod error;

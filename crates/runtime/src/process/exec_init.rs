@@ -19,11 +19,12 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
+use super::privileges::{drop_privileges, install_seccomp};
 use super::sync::{Channel, Msg};
 use super::{console, exec_path, ProcessError};
 use crate::namespaces::io_errno;
 use crate::security;
-use crate::sys::process::{cloexec_from, reset_signal_dispositions};
+use crate::sys::process::reset_signal_dispositions;
 
 /// What the exec'd process needs, prepared by `husk exec` before the fork.
 pub struct ExecArgs<'a> {
@@ -147,26 +148,13 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     crate::extras::validate_process(p).map_err(extras)?;
     crate::extras::apply_process(p).map_err(extras)?;
     // seccomp as late as it can go, as in init (process/init.rs explains the three places).
-    let mut seccomp = a.seccomp;
-    if let Some(f) = seccomp.filter(|_| security::seccomp_before_identity(p)) {
-        install_seccomp(a, f)?;
-        seccomp = None;
-    }
-    security::apply_identity(p)?;
-    if p.no_new_privileges().unwrap_or(false) {
-        security::set_no_new_privs()?;
-    }
     // Only stdio (or the terminal) and the preserved fds reach the process.
-    cloexec_from(3 + a.preserve_fds).map_err(ProcessError::sys("close_range"))?;
-    if let Some(f) = seccomp.filter(|f| f.needs_listener()) {
-        install_seccomp(a, f)?;
-        seccomp = None;
-    }
+    let seccomp = drop_privileges(p, a.seccomp, a.preserve_fds, a.chan)?;
     reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(ProcessError::sys("resetting the signal mask"))?;
     if let Some(f) = seccomp {
-        install_seccomp(a, f)?;
+        install_seccomp(a.chan, f)?;
     }
     let err = match nix::unistd::execve(&exe, &argv, &envp) {
         Ok(never) => match never {},
@@ -179,14 +167,6 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
 }
 
 /// Installs the seccomp filter; a NOTIFY listener goes to `husk exec` over the channel.
-fn install_seccomp(a: &ExecArgs, f: &security::seccomp::Filter) -> Result<(), ProcessError> {
-    if let Some(listener) = f.install().map_err(security::SecurityError::from)? {
-        a.chan
-            .send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&listener))?;
-    }
-    Ok(())
-}
-
 /// After setns(mnt) the root is the mount namespace's root; with `--no-pivot` the container's
 /// root is a mount on top of it, entered by chroot. Take the init's root if it differs.
 fn take_root(root: BorrowedFd) -> Result<(), ProcessError> {

@@ -13,12 +13,13 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::exec_path;
+use super::privileges::{drop_privileges, install_seccomp};
 use super::sync::{Channel, Msg};
 use super::ProcessError;
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, NsPlan};
 use crate::state::{ContainerState, Status};
-use crate::sys::process::{cloexec_from, fork_process, reset_signal_dispositions, Forked};
+use crate::sys::process::{fork_process, reset_signal_dispositions, Forked};
 use crate::{rootfs, security};
 
 /// Everything init needs, prepared by the parent before clone.
@@ -194,21 +195,8 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     // seccomp goes in as late as it can (docs/security.md): right before execve, unless
     // installing needs CAP_SYS_ADMIN that apply_identity drops, or a NOTIFY listener has to
     // reach the parent before it exits.
-    let mut seccomp = a.seccomp;
-    if let Some(f) = seccomp.filter(|_| security::seccomp_before_identity(process)) {
-        install_seccomp(a, f)?;
-        seccomp = None;
-    }
-    security::apply_identity(process)?;
-    if process.no_new_privileges().unwrap_or(false) {
-        security::set_no_new_privs()?;
-    }
     // Only stdio and the preserved fds reach the user program.
-    cloexec_from(3 + a.preserve_fds).map_err(ProcessError::sys("close_range"))?;
-    if let Some(f) = seccomp.filter(|f| f.needs_listener()) {
-        install_seccomp(a, f)?;
-        seccomp = None;
-    }
+    let seccomp = drop_privileges(process, a.seccomp, a.preserve_fds, a.chan)?;
     a.chan.send(&Msg::Ready)?;
 
     let mut fifo = open_exec_fifo(&procfs, a.fifo_fd)?;
@@ -226,7 +214,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .map_err(ProcessError::sys("resetting the signal mask"))?;
         if let Some(f) = seccomp {
-            install_seccomp(a, f)?;
+            install_seccomp(a.chan, f)?;
         }
         Ok(())
     };
@@ -281,13 +269,6 @@ fn write_time_offsets(spec: &Spec) -> Result<(), ProcessError> {
 }
 
 /// Installs the seccomp filter; a NOTIFY listener goes to the parent over the sync channel.
-fn install_seccomp(a: &InitArgs, f: &security::seccomp::Filter) -> Result<(), ProcessError> {
-    if let Some(listener) = f.install().map_err(security::SecurityError::from)? {
-        a.chan.send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&listener))?;
-    }
-    Ok(())
-}
-
 /// Blocks until `husk start` opens exec.fifo for reading; returns the fifo to write to. The
 /// O_PATH fd is re-opened for writing through the verified procfs.
 fn open_exec_fifo(

@@ -5,6 +5,7 @@ pub mod exec_init;
 pub mod exec_path;
 pub mod foreground;
 pub mod init;
+mod privileges;
 pub mod sync;
 
 use thiserror::Error;
