@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::rootfs::mountinfo::unescape;
+
 /// Which cgroup filesystem a hierarchy is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -40,31 +42,6 @@ const V1_FLAGS: &[&str] = &[
     "all",
     "none",
 ];
-
-/// Undo the octal escapes (`\040` for a space, `\011`, `\012`, `\134`) mountinfo uses in paths.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() {
-            let oct = &bytes[i + 1..i + 4];
-            if oct.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = (oct[0] - b'0') as u32 * 64
-                    + (oct[1] - b'0') as u32 * 8
-                    + (oct[2] - b'0') as u32;
-                if let Ok(b) = u8::try_from(v) {
-                    out.push(b);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// The cgroup hierarchies in a mountinfo text, one per distinct hierarchy (mounts of the same
 /// superblock, i.e. the same `major:minor`, count once; the first one wins). Malformed lines are

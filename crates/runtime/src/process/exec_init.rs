@@ -9,7 +9,6 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::io::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -20,7 +19,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
 use super::privileges::{drop_privileges, install_seccomp};
-use super::sync::{Channel, Msg};
+use super::sync::Channel;
 use super::{console, exec_path, ProcessError};
 use crate::namespaces::io_errno;
 use crate::security;
@@ -54,17 +53,7 @@ pub struct ExecArgs<'a> {
 /// Runs in the forked child; never returns. On error the cause goes to `husk exec` and the
 /// child exits 1.
 pub fn run(args: ExecArgs) -> ! {
-    for fd in &args.close_fds {
-        let _ = nix::unistd::close(*fd);
-    }
-    let err = match setup(&args) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    if args.chan.send(&Msg::Error(err.to_string())).is_err() {
-        let _ = writeln!(std::io::stderr(), "husk exec: {err}");
-    }
-    crate::sys::process::exit_now(1)
+    super::run_child("exec", &args.close_fds, args.chan, &args, setup)
 }
 
 fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {

@@ -50,18 +50,8 @@ pub struct InitArgs<'a> {
 
 /// Runs init; never returns. On error the cause is sent to the parent and init exits 1.
 pub fn run(args: InitArgs) -> ! {
-    for fd in &args.close_fds {
-        let _ = nix::unistd::close(*fd);
-    }
-    let err = match setup(&args) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    if args.chan.send(&Msg::Error(err.to_string())).is_err() {
-        // The parent is gone (create already returned): say it where someone may look.
-        let _ = writeln!(std::io::stderr(), "husk init: {err}");
-    }
-    crate::sys::process::exit_now(1)
+    // After Ready the parent may be gone (create returned): errors then go to stderr.
+    super::run_child("init", &args.close_fds, args.chan, &args, setup)
 }
 
 fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {

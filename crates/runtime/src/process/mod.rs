@@ -31,6 +31,30 @@ pub enum ProcessError {
     Hook(#[from] crate::hooks::HookError),
 }
 
+/// Runs a child's setup (`init` or `exec`), which only returns on error: closes the parent's
+/// fds first, sends the error's whole cause over `chan` (or, if the parent is gone, prints it
+/// as `husk <who>: ...`), and exits 1.
+pub(crate) fn run_child<A>(
+    who: &str,
+    close_fds: &[std::os::fd::RawFd],
+    chan: &sync::Channel,
+    args: &A,
+    setup: fn(&A) -> Result<std::convert::Infallible, ProcessError>,
+) -> ! {
+    for fd in close_fds {
+        let _ = nix::unistd::close(*fd);
+    }
+    let err = match setup(args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if chan.send(&sync::Msg::Error(err.to_string())).is_err() {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "husk {who}: {err}");
+    }
+    crate::sys::process::exit_now(1)
+}
+
 impl ProcessError {
     pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> ProcessError {
         let what = what.into();

@@ -20,7 +20,7 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod finalize;
-mod mountinfo;
+pub(crate) mod mountinfo;
 mod mounts;
 pub mod options;
 mod paths;
