@@ -1,6 +1,6 @@
 //! The runtime-spec 1.3 extras, checked from inside the container: process.scheduler,
 //! process.ioPriority, process.execCPUAffinity (exec), linux.personality,
-//! linux.memoryPolicy, linux.intelRdt (refused: no resctrl), recursive mount attributes;
+//! linux.memoryPolicy, linux.intelRdt (errors only: no resctrl here), recursive mount attributes;
 //! each bad value a clear error naming the field, with nothing left behind.
 
 use std::fs;
@@ -201,6 +201,33 @@ fn exec_cpu_affinity_initial_and_final() {
 }
 
 #[test]
+fn exec_process_file_with_a_scheduler_using_the_spec_flag_names() {
+    let mut b = Bundle::new("exec-sched");
+    b.args(&["sleep", "1000"]);
+    let rt = Runtime::new("exec-sched");
+    let id = rt.id("c");
+    rt.run_detached(&b, &id).assert_ok();
+    // SCHED_FLAG_RESET_ON_FORK is the spec's name (oci-spec spells it differently).
+    let process = json!({
+        "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["cat", "/proc/self/stat"],
+        "scheduler": {"policy": "SCHED_BATCH", "nice": 4, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+    });
+    let file = rt.scratch().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let out = rt.cmd(&["exec", "--process", &file.to_string_lossy(), &id]);
+    out.assert_ok();
+    // 41: policy (3 = SCHED_BATCH), 19: nice.
+    let line = out.stdout.trim();
+    assert_eq!(
+        (stat_field(line, 41), stat_field(line, 19)),
+        (3, 4),
+        "{line}"
+    );
+    rt.delete_force(&id).assert_ok();
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
 fn personality_linux32() {
     let mut b = Bundle::new("pers32");
     b.set("/linux/personality", json!({"domain": "LINUX32"}));
@@ -276,43 +303,34 @@ fn memory_policy() {
     }
 }
 
+/// This host has no resctrl (no RDT in the CPU), so only the errors can be checked here;
+/// the resctrl side is unit-tested against an imitation (extras::rdt).
 #[test]
-fn intel_rdt_is_refused_without_resctrl() {
-    let mut b = Bundle::new("rdt");
-    b.set("/linux/intelRdt", json!({"closID": "guaranteed_group"}));
-    run_fails(&b, "rdt", "linux.intelRdt", "");
+fn intel_rdt_without_resctrl_and_bad_values_are_refused() {
+    for (rdt, msg) in [
+        (
+            json!({"closID": "guaranteed_group"}),
+            "linux.intelRdt: no resctrl filesystem is mounted",
+        ),
+        (json!({"closID": "../x"}), "linux.intelRdt.closID"),
+        (
+            json!({"memBwSchema": "L3:0=ff"}),
+            "linux.intelRdt.memBwSchema",
+        ),
+    ] {
+        let mut b = Bundle::new("rdt");
+        b.set("/linux/intelRdt", rdt);
+        run_fails(&b, "rdt", msg, "");
+    }
 }
 
 #[test]
 fn recursive_read_only_bind_mount() {
-    let b0 = Bundle::new("rro");
+    let mut b = Bundle::new("rro");
     // A host directory with a tmpfs mounted inside it (outside the bundle, which must end
     // up with nothing mounted under it).
-    let src = std::path::PathBuf::from(format!("/tmp/husk-test-rro-src-{}", std::process::id()));
-    fs::create_dir_all(src.join("sub")).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
-        .arg(src.join("sub"))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    struct RemoveDir(std::path::PathBuf);
-    impl Drop for RemoveDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-    struct Umount(std::path::PathBuf);
-    impl Drop for Umount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    // Dropped in reverse order: unmount first, then remove.
-    let _rmdir = RemoveDir(src.clone());
-    let _guard = Umount(src.join("sub"));
-    let src = src.to_string_lossy().to_string();
-    let mut b = b0;
+    let dir = HostDir::with_tmpfs("rro-src", "sub");
+    let src = dir.path_str();
     b.add_bind(&src, "/mnt", &["rbind", "rro"]);
     b.sh("touch /mnt/x 2>/dev/null && echo top-rw || echo top-ro; \
           touch /mnt/sub/x 2>/dev/null && echo sub-rw || echo sub-ro");

@@ -197,10 +197,27 @@ impl PersistentNs {
     /// Creates a new namespace of `kind` (`net`, `ipc`, `uts`, ...) with
     /// `unshare --<kind>=FILE true`, FILE being a fresh file under /tmp.
     pub fn new(kind: &str) -> PersistentNs {
+        Self::with_args(kind, &[])
+    }
+
+    /// A new user namespace mapping `size` uids and gids from `host` to 0.
+    pub fn user(host: u32, size: u32) -> PersistentNs {
+        let map = format!("{host},0,{size}");
+        Self::with_args(
+            "user",
+            &[
+                &format!("--map-users={map}"),
+                &format!("--map-groups={map}"),
+            ],
+        )
+    }
+
+    fn with_args(kind: &str, args: &[&str]) -> PersistentNs {
         let path = PathBuf::from(format!("/tmp/husk-test-ns-{}", crate::unique(kind)));
         fs::write(&path, "").unwrap();
         let st = std::process::Command::new("unshare")
             .arg(format!("--{kind}={}", path.display()))
+            .args(args)
             .arg("true")
             .status()
             .expect("running unshare");
@@ -267,4 +284,110 @@ pub fn cap_number(name: &str) -> u32 {
 pub fn cap_mask(names: &[&str]) -> String {
     let mask = names.iter().fold(0u64, |m, n| m | (1u64 << cap_number(n)));
     format!("{mask:016x}")
+}
+
+/// A directory on the host outside every bundle (a bind-mount source), optionally with a
+/// tmpfs mounted on a subdirectory. On drop the tmpfs is unmounted and the tree removed.
+pub struct HostDir {
+    path: PathBuf,
+    submount: Option<PathBuf>,
+}
+
+impl HostDir {
+    /// `/tmp/husk-test-<tag>-<pid>`, created empty.
+    pub fn new(tag: &str) -> HostDir {
+        let path = PathBuf::from(format!("/tmp/husk-test-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("creating the host directory");
+        HostDir {
+            path,
+            submount: None,
+        }
+    }
+
+    /// Like [`HostDir::new`], with a tmpfs mounted on `<dir>/<sub>`.
+    pub fn with_tmpfs(tag: &str, sub: &str) -> HostDir {
+        let mut d = HostDir::new(tag);
+        let target = d.path.join(sub);
+        fs::create_dir_all(&target).expect("creating the submount directory");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&target)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount -t tmpfs tmpfs {}", target.display());
+        d.submount = Some(target);
+        d
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn path_str(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    /// Creates file `rel` with `content`, owned by `uid:gid`.
+    pub fn file(&self, rel: &str, content: &str, uid: u32, gid: u32) -> PathBuf {
+        let p = self.path.join(rel);
+        fs::write(&p, content).expect("writing a host file");
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown of a host file");
+        p
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        if let Some(m) = &self.submount {
+            let _ = std::process::Command::new("umount").arg(m).status();
+        }
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A user namespace held by a `sleep` process (a user namespace cannot be kept by a bind
+/// mount here), mapping `size` uids and gids from `host` to 0. Killed on drop.
+pub struct UsernsHolder {
+    child: std::process::Child,
+}
+
+impl UsernsHolder {
+    pub fn new(host: u32, size: u32) -> UsernsHolder {
+        let child = std::process::Command::new("unshare")
+            .args(["--user", "sleep", "600"])
+            .spawn()
+            .expect("running unshare --user sleep");
+        let holder = UsernsHolder { child };
+        let pid = holder.child.id();
+        // unshare(2) happens in the child before it execs sleep: wait for it.
+        let ours = ns_link("self", "user");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ns_link(&pid.to_string(), "user") == ours
+            || ns_link(&pid.to_string(), "user").is_empty()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "unshare --user did not create a user namespace"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let map = format!("0 {host} {size}\n");
+        for f in ["uid_map", "gid_map"] {
+            fs::write(format!("/proc/{pid}/{f}"), &map).expect("writing the holder's id map");
+        }
+        holder
+    }
+
+    /// `/proc/PID/ns/user` of the holder.
+    pub fn path_str(&self) -> String {
+        format!("/proc/{}/ns/user", self.child.id())
+    }
+}
+
+impl Drop for UsernsHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

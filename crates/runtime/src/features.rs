@@ -55,12 +55,12 @@ pub fn features() -> Value {
             },
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
-            "intelRdt": { "enabled": false },
+            "intelRdt": crate::extras::rdt::features(),
             "memoryPolicy": {
                 "modes": crate::extras::mempolicy::MODES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
                 "flags": crate::extras::mempolicy::FLAGS.iter().map(|(n, _)| *n).collect::<Vec<_>>()
             },
-            "mountExtensions": { "idmap": { "enabled": false } },
+            "mountExtensions": { "idmap": { "enabled": true } },
             "netDevices": { "enabled": true }
         },
         "annotations": {
@@ -93,17 +93,25 @@ mod tests {
         assert_eq!(linux["cgroup"]["v1"], true);
         assert_eq!(linux["cgroup"]["systemd"], false);
         assert_eq!(linux["cgroup"]["rdma"], true);
-        let controllers = back["annotations"]["io.github.husk.cgroup.controllers"].as_str().unwrap();
+        let controllers = back["annotations"]["io.github.husk.cgroup.controllers"]
+            .as_str()
+            .unwrap();
         assert!(controllers.split(',').any(|c| c == "memory") && controllers.contains("pids"));
         assert_eq!(linux["seccomp"]["enabled"], true);
         let actions = linux["seccomp"]["actions"].as_array().unwrap();
         assert!(actions.iter().any(|a| a == "SCMP_ACT_NOTIFY"));
         assert_eq!(linux["seccomp"]["operators"].as_array().unwrap().len(), 7);
-        assert!(linux["seccomp"]["archs"].as_array().unwrap().iter().any(|a| a == "SCMP_ARCH_X86_64"));
+        assert!(linux["seccomp"]["archs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "SCMP_ARCH_X86_64"));
         assert_eq!(linux["apparmor"]["enabled"], true);
-        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
+        let opts = back["mountOptions"].as_array().unwrap();
+        assert!(opts.iter().any(|o| o == "idmap") && opts.iter().any(|o| o == "ridmap"));
         assert_eq!(linux["netDevices"]["enabled"], true);
-        assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(linux["intelRdt"]["enabled"], true);
         assert_eq!(linux["memoryPolicy"]["modes"].as_array().unwrap().len(), 7);
         assert_eq!(linux["memoryPolicy"]["flags"].as_array().unwrap().len(), 3);
         assert!(back["annotations"]["io.github.husk.version"].is_string());

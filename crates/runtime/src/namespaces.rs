@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::process::ProcessError;
 
@@ -89,8 +89,14 @@ impl NsPlan {
             plan.clone_flags = new - late;
             plan.unshare_flags = new & late;
         }
-        let pid_joined = plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid);
-        let time_joined = plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Time);
+        let pid_joined = plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::Pid);
+        let time_joined = plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::Time);
         plan.needs_fork = pid_joined
             || time_joined
             || plan.new_time
@@ -139,6 +145,29 @@ pub fn ns_name(typ: LinuxNamespaceType) -> &'static str {
     }
 }
 
+/// Writes `uid_map` and `gid_map` of process `pid`, which is in a new user namespace, one
+/// `containerID hostID size` line per mapping; an empty list is not written. The error
+/// names the file and what was written.
+pub(crate) fn write_id_maps(
+    pid: i32,
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+) -> Result<(), String> {
+    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        let text: String = maps
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        if text.is_empty() {
+            continue;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &text)
+            .map_err(|e| format!("writing {:?} to {path}: {e}", text.trim_end()))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn io_errno(e: &std::io::Error) -> nix::Error {
     nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
@@ -157,7 +186,9 @@ mod tests {
         let p = NsPlan::from_spec(&spec(
             r#"[{"type":"pid"},{"type":"mount"},{"type":"cgroup"},{"type":"time"},{"type":"user"}]"#,
         ));
-        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER));
+        assert!(p
+            .clone_flags
+            .contains(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER));
         // init forks for the time namespace, so the pid namespace is unshared with it.
         assert!(p.unshare_flags.contains(CloneFlags::CLONE_NEWPID));
         assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP));

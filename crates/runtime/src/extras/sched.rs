@@ -74,12 +74,12 @@ fn flag_bit(f: LinuxSchedulerFlag) -> u64 {
 }
 
 /// oci-spec 0.10 spells two flags differently from the spec (`SCHED_RESET_ON_FORK`,
-/// `SCHED_FLAG_D_L_OVERRUN`): rewrites the spec's names in `process.scheduler.flags` of a
-/// config.json value to the ones oci-spec parses. Unknown names are left for the parser to
-/// refuse.
-pub fn normalize_flag_names(config: &mut serde_json::Value) {
-    let Some(flags) = config
-        .pointer_mut("/process/scheduler/flags")
+/// `SCHED_FLAG_D_L_OVERRUN`): rewrites the spec's names in `scheduler.flags` of a process
+/// object (config.json's `process`, or an `exec --process` file) to the ones oci-spec
+/// parses. Unknown names are left for the parser to refuse.
+pub fn normalize_flag_names(process: &mut serde_json::Value) {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
         .and_then(|f| f.as_array_mut())
     else {
         return;
@@ -258,9 +258,9 @@ mod tests {
     use serde_json::json;
 
     fn sched(v: serde_json::Value) -> Scheduler {
-        let mut cfg = json!({ "process": { "scheduler": v } });
-        normalize_flag_names(&mut cfg);
-        serde_json::from_value(cfg["process"]["scheduler"].take()).unwrap()
+        let mut process = json!({ "scheduler": v });
+        normalize_flag_names(&mut process);
+        serde_json::from_value(process["scheduler"].take()).unwrap()
     }
 
     #[test]

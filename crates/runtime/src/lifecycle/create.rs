@@ -39,6 +39,8 @@ pub(crate) struct Created {
 struct Cleanup {
     dir: Option<StateDir>,
     cgroup: Option<Cgroup>,
+    /// What `linux.intelRdt` created in resctrl.
+    rdt: crate::extras::rdt::RdtCreated,
     pids: Vec<Pid>,
     /// Once the container exists, a failure continues at the spec's step 12: destroy it and
     /// run the poststop hooks (with the state they get).
@@ -59,6 +61,9 @@ impl Drop for Cleanup {
             if let Err(e) = cg.remove() {
                 tracing::warn!("cleaning up after a failed create: {e}");
             }
+        }
+        if let Err(e) = crate::extras::rdt::remove(&self.rdt) {
+            tracing::warn!("cleaning up after a failed create: {e}");
         }
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.destroy() {
@@ -117,7 +122,13 @@ impl Runtime {
                 (Some(ours), Some(theirs))
             }
         };
-        let mut cleanup = Cleanup { dir: None, cgroup: None, pids: Vec::new(), poststop: None };
+        let mut cleanup = Cleanup {
+            dir: None,
+            cgroup: None,
+            rdt: Default::default(),
+            pids: Vec::new(),
+            poststop: None,
+        };
         let dir = StateDir::create(&self.root, id)?;
         let fifo = make_fifo(&dir.fifo_path());
         cleanup.dir = Some(dir);
@@ -139,6 +150,7 @@ impl Runtime {
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.clone(),
             hooks: spec.hooks().clone(),
+            intel_rdt: Default::default(),
         };
         let (mut preserve_fds, mut extra_env) = (opts.preserve_fds, Vec::new());
         if let Some(n) = listen_fds() {
@@ -147,13 +159,20 @@ impl Runtime {
             extra_env.push("LISTEN_PID=1".into());
         }
         let plan = NsPlan::from_spec(&spec);
+        // Made here, in the host's namespaces; init inherits the fds (see rootfs::idmap).
+        let idmapped =
+            crate::rootfs::IdmappedMounts::prepare(&spec, &bundle).map_err(ProcessError::from)?;
         let (parent_chan, init_chan) = Channel::pair()?;
         let lock_fd = cleanup.dir.as_ref().map(|d| d.lock_fd());
 
         let (cloned, in_unified) = clone_init(plan.clone_flags.bits(), &cgroup)?;
         // Without a user namespace init is host root and joins the v1 hierarchies itself,
         // which is far cheaper than our writing its pid (see Cgroup::join_self_v1).
-        let user_ns = plan.new_user || plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+        let user_ns = plan.new_user
+            || plan
+                .joins
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User);
         let self_join = !user_ns && (in_unified || cgroup.unified_path().is_none());
         let child = match cloned {
             Forked::Child => {
@@ -177,6 +196,7 @@ impl Runtime {
                     seccomp: seccomp.as_ref(),
                     console: console_init.as_ref().map(|f| f.as_fd()),
                     join_cgroup: self_join.then_some(&cgroup),
+                    idmapped: &idmapped,
                 })
             }
             Forked::Parent(pid) => pid,
@@ -189,16 +209,25 @@ impl Runtime {
         }
         drop(init_chan);
         drop(fifo);
+        drop(idmapped);
         drop(console_init);
 
         if plan.new_user {
             write_id_maps(&spec, child)?;
         }
         if in_unified {
-            tracing::debug!(pid = child.as_raw(), "init cloned into its cgroup2 leaf (clone3)");
+            tracing::debug!(
+                pid = child.as_raw(),
+                "init cloned into its cgroup2 leaf (clone3)"
+            );
         }
         if !self_join {
             cgroup.add_task(child.as_raw())?;
+        }
+        if let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+            cleanup.rdt = crate::extras::rdt::apply(rdt, id, child.as_raw())
+                .map_err(|e| Error::Other(e.to_string()))?;
+            st.intel_rdt = cleanup.rdt.clone();
         }
         // linux.netDevices: the container's network namespace exists now (cloned, or joined
         // by path); init has not started using it.
@@ -236,7 +265,11 @@ impl Runtime {
                 Some(Msg::Ready) => break,
                 Some(Msg::Error(e)) => return Err(ProcessError::Init(e).into()),
                 Some(m) => {
-                    return Err(ProcessError::Protocol(format!("unexpected {} from init", m.name())).into())
+                    return Err(ProcessError::Protocol(format!(
+                        "unexpected {} from init",
+                        m.name()
+                    ))
+                    .into())
                 }
                 None => return Err(init_died(pid).into()),
             }
@@ -253,9 +286,17 @@ impl Runtime {
         }
         cleanup.pids.clear();
         cleanup.cgroup = None;
+        cleanup.rdt = Default::default();
         cleanup.poststop = None;
-        let dir = cleanup.dir.take().ok_or_else(|| Error::Other("state dir lost".into()))?;
-        Ok(Created { dir, state: st, console: console_ours })
+        let dir = cleanup
+            .dir
+            .take()
+            .ok_or_else(|| Error::Other("state dir lost".into()))?;
+        Ok(Created {
+            dir,
+            state: st,
+            console: console_ours,
+        })
     }
 }
 
@@ -278,12 +319,18 @@ fn clone_init(flags: libc::c_int, cgroup: &Cgroup) -> Result<(Forked, bool)> {
                 }
                 Err(e) => {
                     // The child is charged to the cgroup's pids.max from birth.
-                    let full = if e == Errno::EAGAIN { " (is linux.resources.pids.limit 0?)" } else { "" };
+                    let full = if e == Errno::EAGAIN {
+                        " (is linux.resources.pids.limit 0?)"
+                    } else {
+                        ""
+                    };
                     let what = format!("cloning the container init into cgroup {}", dir.display());
                     return Err(Error::Other(format!("{what}: {e}{full}")));
                 }
             },
-            Err(e) => tracing::debug!(cgroup = %dir.display(), "opening the cgroup: {e}; falling back"),
+            Err(e) => {
+                tracing::debug!(cgroup = %dir.display(), "opening the cgroup: {e}; falling back")
+            }
         }
     }
     let forked = clone_process(flags).map_err(ProcessError::sys("cloning the container init"))?;
@@ -318,25 +365,14 @@ fn run_runtime_hooks(spec: &Spec, state_json: &[u8]) -> Result<(), crate::hooks:
 
 fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.into_iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
-    };
-    for (file, text) in [
-        ("uid_map", fmt(linux.and_then(|l| l.uid_mappings().as_ref()))),
-        ("gid_map", fmt(linux.and_then(|l| l.gid_mappings().as_ref()))),
-    ] {
-        if text.is_empty() {
-            continue;
-        }
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, &text).map_err(|e| {
-            Error::Other(format!("writing {:?} to {path}: {e}", text.trim_end()))
-        })?;
-    }
-    Ok(())
+    let none = Vec::new();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_ref())
+        .unwrap_or(&none);
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_ref())
+        .unwrap_or(&none);
+    crate::namespaces::write_id_maps(pid.as_raw(), uid, gid).map_err(Error::Other)
 }
 
 /// Why init went away without a word: its wait status.
@@ -345,7 +381,9 @@ fn init_died(pid: Pid) -> ProcessError {
         Ok(s) => format!("{s:?}"),
         Err(e) => format!("{e}"),
     };
-    ProcessError::Init(format!("container init {pid} exited during setup without reporting an error ({how})"))
+    ProcessError::Init(format!(
+        "container init {pid} exited during setup without reporting an error ({how})"
+    ))
 }
 
 /// Writes the pid file atomically (tmp + rename), digits only.
@@ -361,7 +399,11 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 fn listen_fds() -> Option<u32> {
-    std::env::var("LISTEN_FDS").ok()?.parse().ok().filter(|n| *n > 0)
+    std::env::var("LISTEN_FDS")
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
 }
 
 /// The caller's user name from /etc/passwd (as runc does, without NSS), or the uid.

@@ -40,6 +40,9 @@ pub(crate) fn delete_locked(dir: StateDir, st: &ContainerState, force: bool) -> 
         }
     }
     let removed = cgroup.remove();
+    if let Err(e) = crate::extras::rdt::remove(&st.intel_rdt) {
+        tracing::warn!("{e}");
+    }
     dir.destroy()?;
     removed.map_err(Error::from)
 }

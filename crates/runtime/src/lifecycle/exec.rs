@@ -286,8 +286,10 @@ fn exec_process(spec: &Spec, opts: &ExecOpts) -> Result<Process> {
 fn read_process_file(path: &Path) -> Result<Process> {
     let data = std::fs::read(path)
         .map_err(|e| other(format!("reading --process {}: {e}", path.display())))?;
-    let de = &mut serde_json::Deserializer::from_slice(&data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(&data)
+        .map_err(|e| other(format!("--process {}: {e}", path.display())))?;
+    crate::extras::sched::normalize_flag_names(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         other(format!(
             "--process {}: {field}: {}",

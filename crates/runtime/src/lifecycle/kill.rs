@@ -15,14 +15,20 @@ impl Runtime {
         // With --all, a stopped container's leftover processes (no pid namespace) can still
         // be signalled through its cgroup, as runc allows.
         if !all && !matches!(status, Status::Created | Status::Running | Status::Paused) {
-            return Err(Error::Other(format!("container not running: {id} is {status}")));
+            return Err(Error::Other(format!(
+                "container not running: {id} is {status}"
+            )));
         }
         if all {
             // Freeze-signal-thaw (or cgroup.kill), so that no process forks away meanwhile.
             st.cgroup.signal_all(signal)?;
             return Ok(());
         }
-        kill(Pid::from_raw(st.pid), signal)
-            .map_err(|e| Error::Other(format!("sending {signal} to container {id} (pid {}): {e}", st.pid)))
+        kill(Pid::from_raw(st.pid), signal).map_err(|e| {
+            Error::Other(format!(
+                "sending {signal} to container {id} (pid {}): {e}",
+                st.pid
+            ))
+        })
     }
 }

@@ -23,10 +23,15 @@ impl Runtime {
         if !detach {
             // Become the reaper of a container init that is our grandchild (pid/time ns join),
             // and hold every signal from now on: they are forwarded, not acted on.
-            nix::sys::prctl::set_child_subreaper(true).map_err(sys("prctl(PR_SET_CHILD_SUBREAPER)"))?;
+            nix::sys::prctl::set_child_subreaper(true)
+                .map_err(sys("prctl(PR_SET_CHILD_SUBREAPER)"))?;
             foreground = Some(Foreground::new()?);
         }
-        let Created { dir, mut state, console } = self.create_locked(id, opts, !detach)?;
+        let Created {
+            dir,
+            mut state,
+            console,
+        } = self.create_locked(id, opts, !detach)?;
         // The master is already in the socket (init sent it before "ready").
         let tty = console.map(|sock| console::recv_master(sock.as_fd()).and_then(TtyProxy::new));
         let mut tty = match tty.transpose() {

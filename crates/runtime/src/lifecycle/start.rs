@@ -69,8 +69,11 @@ fn release_init(st: &ContainerState, fifo: &std::path::Path) -> Result<()> {
             Ok(_) => {
                 // "0", or the cause of a failure in init's last steps (startContainer hooks).
                 // Blocking from here: init closes the fifo right after writing.
-                nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
-                    .map_err(|e| Error::Other(format!("fcntl on {}: {e}", fifo.display())))?;
+                nix::fcntl::fcntl(
+                    &f,
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+                )
+                .map_err(|e| Error::Other(format!("fcntl on {}: {e}", fifo.display())))?;
                 let mut buf = Vec::new();
                 return match f.read_to_end(&mut buf) {
                     Ok(_) if buf == b"0" => Ok(()),

@@ -46,7 +46,10 @@ impl Runtime {
     pub fn state(&self, id: &str) -> Result<ContainerInfo> {
         let dir = StateDir::open(&self.root, id)?;
         let st = dir.load()?;
-        Ok(ContainerInfo::new(&st, st.current_status(dir.fifo_path().exists())))
+        Ok(ContainerInfo::new(
+            &st,
+            st.current_status(dir.fifo_path().exists()),
+        ))
     }
 
     /// `husk list`: every container under the root; ones that vanish meanwhile are skipped.

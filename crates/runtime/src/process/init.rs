@@ -46,6 +46,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a security::seccomp::Filter>,
     /// With process.terminal: the connected console socket the pty master is sent over.
     pub console: Option<std::os::fd::BorrowedFd<'a>>,
+    /// The id-mapped bind mounts the parent made before the clone.
+    pub idmapped: &'a rootfs::IdmappedMounts,
 }
 
 /// Runs init; never returns. On error the cause is sent to the parent and init exits 1.
@@ -108,6 +110,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
             rootfs: a.rootfs,
             in_userns: a.plan.new_user
                 || a.plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+            idmapped: a.idmapped,
         })?;
     }
     let spec_hooks = a.spec.hooks().as_ref();

@@ -16,10 +16,13 @@ use std::sync::{Mutex, PoisonError};
 use nix::errno::Errno;
 use oci_spec::runtime::Spec;
 
+pub use idmap::IdmappedMounts;
+
 mod cgroup;
 mod copyup;
 mod devices;
 mod finalize;
+mod idmap;
 pub(crate) mod mountinfo;
 mod mounts;
 pub mod options;
@@ -34,12 +37,6 @@ pub enum RootfsError {
     /// A mount option string husk does not know.
     #[error("unknown mount option {option:?}{}", for_dest(dest))]
     UnknownOption {
-        option: String,
-        dest: Option<String>,
-    },
-    /// A mount option from the runtime-spec that husk does not implement yet.
-    #[error("mount option {option:?}{} is not supported yet", for_dest(dest))]
-    UnsupportedOption {
         option: String,
         dest: Option<String>,
     },
@@ -64,10 +61,6 @@ impl RootfsError {
     pub fn with_dest(self, dest: &str) -> Self {
         match self {
             RootfsError::UnknownOption { option, .. } => RootfsError::UnknownOption {
-                option,
-                dest: Some(dest.to_string()),
-            },
-            RootfsError::UnsupportedOption { option, .. } => RootfsError::UnsupportedOption {
                 option,
                 dest: Some(dest.to_string()),
             },
@@ -120,6 +113,8 @@ pub struct RootfsConfig<'a> {
     /// True when a new user namespace was created (or joined): devices are bind-mounted from
     /// the host instead of mknod'ed, and some filesystems fall back to bind mounts.
     pub in_userns: bool,
+    /// The id-mapped bind mounts, made by the parent ([`IdmappedMounts::prepare`]).
+    pub idmapped: &'a IdmappedMounts,
 }
 
 /// Set up the rootfs before pivot_root: propagation of `/`, the rootfs bind onto itself, every
@@ -150,8 +145,8 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         mount_label: linux.and_then(|l| l.mount_label().as_deref()),
         pinned: Default::default(),
     };
-    for m in mounts {
-        mounts::mount_entry(&ctx, m)?;
+    for (index, m) in mounts.iter().enumerate() {
+        mounts::mount_entry(&ctx, m, cfg.idmapped.tree(index))?;
     }
     let kernel = finalize::KernelPaths::new(cfg.spec, ctx.pinned.take());
     if devices::needs_dev_setup(mounts) {

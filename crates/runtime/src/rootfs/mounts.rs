@@ -2,7 +2,7 @@
 //! propagation and recursive attributes.
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -130,8 +130,13 @@ fn flag_names(f: MsFlags) -> String {
     }
 }
 
-/// Mount one `mounts` entry.
-pub(crate) fn mount_entry(ctx: &Ctx, m: &Mount) -> Result<(), RootfsError> {
+/// Mount one `mounts` entry. `idmapped`: its id-mapped tree, when it is an id-mapped bind
+/// mount (see [`super::idmap`]).
+pub(crate) fn mount_entry(
+    ctx: &Ctx,
+    m: &Mount,
+    idmapped: Option<BorrowedFd>,
+) -> Result<(), RootfsError> {
     let dest = paths::clean(m.destination());
     let dest_s = dest.display().to_string();
     let opts: &[String] = match m.options() {
@@ -139,11 +144,6 @@ pub(crate) fn mount_entry(ctx: &Ctx, m: &Mount) -> Result<(), RootfsError> {
         None => &[],
     };
     let opts = options::parse(opts).map_err(|e| e.with_dest(&dest_s))?;
-    if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(RootfsError::Invalid(format!(
-            "id-mapped mounts (uidMappings, gidMappings) for {dest_s} are not supported yet"
-        )));
-    }
     let typ = m.typ().as_deref().unwrap_or("");
     let source = m.source().as_deref();
     tracing::debug!(destination = %dest_s, r#type = typ, source = ?source, options = ?m.options(), "mount");
@@ -153,7 +153,10 @@ pub(crate) fn mount_entry(ctx: &Ctx, m: &Mount) -> Result<(), RootfsError> {
                 "bind mount on {dest_s} has no source"
             )));
         };
-        bind(ctx, &dest, &absolute(source), &opts)?;
+        match idmapped {
+            Some(tree) => attach_idmapped(ctx, &dest, tree, &opts)?,
+            None => bind(ctx, &dest, &absolute(source), &opts)?,
+        }
     } else {
         match typ {
             "cgroup" => return cgroup::mount(ctx, &dest, source, &opts),
@@ -235,15 +238,46 @@ pub(crate) fn bind(
         root.at(dest)
     )))?;
     drop(target);
+    remount_extra(root, dest, opts)
+}
+
+/// An id-mapped bind mount: the parent's detached tree attached onto `dest` (a directory or
+/// a file, like the source), then a remount for flags as for [`bind`].
+fn attach_idmapped(
+    ctx: &Ctx,
+    dest: &Path,
+    tree: BorrowedFd,
+    opts: &MountOptions,
+) -> Result<(), RootfsError> {
+    let root = ctx.root;
+    let target = if is_dir(tree).map_err(sys(format!(
+        "stat of the id-mapped mount for {}",
+        dest.display()
+    )))? {
+        root.mkdir_all(dest)?
+    } else {
+        root.create_file(dest)?
+    };
+    check_proc(root, &target, dest, "bind")?;
+    tracing::debug!(destination = %dest.display(), "attaching an id-mapped bind mount");
+    crate::sys::fsmount::attach(tree, target.as_fd()).map_err(sys(format!(
+        "attaching the id-mapped bind mount on {}",
+        root.at(dest)
+    )))?;
+    drop(target);
+    remount_extra(root, dest, opts)
+}
+
+/// The flags a bind mount ignores take a second, remount call on the new mount.
+fn remount_extra(root: &Root, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-    if !extra.is_empty() {
-        // A bind mount ignores the flags: they take a second, remount call on the new mount.
-        let target = root
-            .open_path(dest)
-            .map_err(sys(root.ctx("reopening", dest)))?;
-        remount_bind(&fd_path(&target), extra, opts.clear, &root.at(dest))?;
+    if extra.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let target = root
+        .open_path(dest)
+        .map_err(sys(root.ctx("reopening", dest)))?;
+    remount_bind(&fd_path(&target), extra, opts.clear, &root.at(dest))
 }
 
 /// A filesystem mount (proc, sysfs, tmpfs, mqueue, devpts, overlay, ...).

@@ -74,6 +74,9 @@ pub const KNOWN: &[&str] = &[
     "rstrictatime",
     "rsuid",
     "rsymfollow",
+    // id-mapped bind mounts (mount_setattr with MOUNT_ATTR_IDMAP)
+    "idmap",
+    "ridmap",
     // husk extensions
     "tmpcopyup",
     "notmpcopyup",
@@ -112,9 +115,6 @@ const DATA_WORDS: &[&str] = &[
     "noacl",
 ];
 
-/// Options known from the runtime-spec that husk does not implement yet.
-const UNSUPPORTED: &[&str] = &["idmap", "ridmap"];
-
 /// A parsed mount option list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MountOptions {
@@ -136,6 +136,17 @@ pub struct MountOptions {
     pub attr_set: u64,
     /// `MOUNT_ATTR_*` to clear recursively (`rrw`, `rsuid`, ...).
     pub attr_clr: u64,
+    /// `idmap` or `ridmap`: the bind mount gets an id mapping.
+    pub idmap: Option<Idmap>,
+}
+
+/// How an id mapping applies to a bind mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idmap {
+    /// `idmap`: the mount itself (for `rbind`, not the mounts beneath it).
+    Flat,
+    /// `ridmap`: the mount and every mount beneath it.
+    Recursive,
 }
 
 impl Default for MountOptions {
@@ -150,6 +161,7 @@ impl Default for MountOptions {
             tmpcopyup: false,
             attr_set: 0,
             attr_clr: 0,
+            idmap: None,
         }
     }
 }
@@ -265,6 +277,8 @@ fn parse_one(o: &mut MountOptions, opt: &str) -> Result<(), RootfsError> {
             o.bind = true;
             o.recursive = true;
         }
+        "idmap" => o.idmap = Some(Idmap::Flat),
+        "ridmap" => o.idmap = Some(Idmap::Recursive),
         "tmpcopyup" => o.tmpcopyup = true,
         "notmpcopyup" => o.tmpcopyup = false,
         "rro" => o.rec_set(attr::RDONLY),
@@ -292,11 +306,6 @@ fn parse_one(o: &mut MountOptions, opt: &str) -> Result<(), RootfsError> {
                 || opt.split_once('=').is_some_and(|(k, _)| !k.is_empty())
             {
                 o.data.push(opt.to_string());
-            } else if UNSUPPORTED.contains(&opt) {
-                return Err(RootfsError::UnsupportedOption {
-                    option: opt.to_string(),
-                    dest: None,
-                });
             } else {
                 return Err(RootfsError::UnknownOption {
                     option: opt.to_string(),
@@ -580,12 +589,13 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_not_supported_yet() {
-        for w in ["idmap", "ridmap"] {
-            let e = p(&["rbind", w]).unwrap_err();
-            assert!(matches!(e, RootfsError::UnsupportedOption { .. }), "{e:?}");
-            assert!(e.to_string().contains("not supported yet"), "{e}");
-            assert!(!KNOWN.contains(&w));
-        }
+    fn idmap_and_ridmap() {
+        assert_eq!(ok(&["rbind", "idmap"]).idmap, Some(Idmap::Flat));
+        assert_eq!(ok(&["rbind", "ridmap"]).idmap, Some(Idmap::Recursive));
+        assert_eq!(ok(&["ridmap", "idmap"]).idmap, Some(Idmap::Flat));
+        assert_eq!(ok(&["bind"]).idmap, None);
+        // Never mount data.
+        assert!(ok(&["bind", "idmap"]).data.is_empty());
+        assert!(KNOWN.contains(&"idmap") && KNOWN.contains(&"ridmap"));
     }
 }

@@ -94,7 +94,9 @@ pub fn parse(data: &[u8]) -> Result<Spec, (String, serde_json::Error)> {
     }
     let mut value: serde_json::Value =
         serde_json::from_slice(data).map_err(|e| ("(top level)".to_string(), e))?;
-    crate::extras::sched::normalize_flag_names(&mut value);
+    if let Some(process) = value.get_mut("process") {
+        crate::extras::sched::normalize_flag_names(process);
+    }
     drop_unknown_capabilities(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| (field_name(e.path()), e.into_inner()))
 }
@@ -116,10 +118,11 @@ fn drop_unknown_capabilities(value: &mut serde_json::Value) {
         return;
     };
     for (set, names) in caps.iter_mut() {
-        let Some(names) = names.as_array_mut() else { continue };
+        let Some(names) = names.as_array_mut() else {
+            continue;
+        };
         names.retain(|n| {
-            let known =
-                serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
             if !known {
                 tracing::warn!("process.capabilities.{set}: unknown capability {n} ignored");
             }

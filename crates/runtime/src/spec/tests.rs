@@ -364,14 +364,61 @@ fn mount_rules() {
         ])
     }));
     assert!(e.contains("config.json: mounts[1] (/data): "), "{e}");
+}
+
+#[test]
+fn id_mapped_mount_rules() {
+    let m = |extra: Value| {
+        let mut mount =
+            json!({ "destination": "/d", "type": "bind", "source": "/tmp", "options": ["rbind"] });
+        for (k, val) in extra.as_object().into_iter().flatten() {
+            mount[k] = val.clone();
+        }
+        with(base(), move |v| v["mounts"] = json!([mount]))
+    };
+    let one = json!([{ "containerID": 0, "hostID": 1, "size": 1 }]);
+    // Mappings on the mount, with or without idmap/ridmap.
+    load_ok(&m(json!({ "uidMappings": one, "gidMappings": one })));
+    load_ok(&m(
+        json!({ "options": ["rbind", "ridmap"], "uidMappings": one, "gidMappings": one }),
+    ));
     assert_err(
-        with(base(), |v| {
-            v["mounts"] = json!([{ "destination": "/d", "type": "bind", "source": "/tmp",
-                "uidMappings": [{ "containerID": 0, "hostID": 1, "size": 1 }],
-                "gidMappings": [{ "containerID": 0, "hostID": 1, "size": 1 }] }])
-        }),
-        "id-mapped mounts",
+        m(json!({ "uidMappings": one })),
+        "mounts[0] (/d): uidMappings and gidMappings must be specified together",
     );
+    assert_err(
+        m(json!({ "type": "tmpfs", "options": ["idmap"], "uidMappings": one, "gidMappings": one })),
+        "mounts[0] (/d): id-mapped mounts (idmap, ridmap, uidMappings/gidMappings) need a bind mount",
+    );
+    assert_err(
+        m(
+            json!({ "uidMappings": one, "gidMappings": [{ "containerID": 0, "hostID": 1, "size": 0 }] }),
+        ),
+        "gidMappings[0] (0 1 0): the size must be at least 1",
+    );
+    assert_err(
+        m(
+            json!({ "uidMappings": [{ "containerID": 4294967295u32, "hostID": 1, "size": 2 }], "gidMappings": one }),
+        ),
+        "each range must fit in 32 bits",
+    );
+    assert_err(
+        m(json!({ "uidMappings": [], "gidMappings": one })),
+        "uidMappings is empty",
+    );
+    // idmap alone takes the container's user namespace, which it must have.
+    assert_err(
+        m(json!({ "options": ["bind", "idmap"] })),
+        "the container has no user namespace",
+    );
+    load_ok(&with(m(json!({ "options": ["bind", "idmap"] })), |v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "user" }));
+        v["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 1000, "size": 10 }]);
+        v["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 1000, "size": 10 }]);
+    }));
 }
 
 #[test]
@@ -510,7 +557,11 @@ fn unknown_capability_is_dropped_not_an_error() {
     let json = br#"{"ociVersion":"1.0.0","process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},
         "capabilities":{"bounding":["CAP_KILL","CAP_FROM_THE_FUTURE"],"effective":["CAP_FROM_THE_FUTURE"]}}}"#;
     let spec = super::parse(json).expect("parses");
-    let caps = spec.process().as_ref().and_then(|p| p.capabilities().clone()).expect("caps");
+    let caps = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().clone())
+        .expect("caps");
     assert_eq!(caps.bounding().as_ref().map(|b| b.len()), Some(1));
     assert_eq!(caps.effective().as_ref().map(|b| b.len()), Some(0));
 }

@@ -37,7 +37,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     check_namespaces(namespaces)?;
     check_user_ns(linux, &ns)?;
     check_uts(spec, &ns)?;
-    check_mounts(spec)?;
+    check_mounts(spec, &ns)?;
     if let Some(hooks) = spec.hooks() {
         check_hooks(hooks)?;
     }
@@ -263,7 +263,7 @@ fn check_uts(spec: &Spec, ns: &Namespaces) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn check_mounts(spec: &Spec) -> Result<(), SpecError> {
+fn check_mounts(spec: &Spec, ns: &Namespaces) -> Result<(), SpecError> {
     let Some(mounts) = spec.mounts() else {
         return Ok(());
     };
@@ -275,21 +275,66 @@ fn check_mounts(spec: &Spec) -> Result<(), SpecError> {
                 dest.display()
             )));
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(invalid(format!(
-                "mounts[{index}] ({}): id-mapped mounts (uidMappings, gidMappings) are not supported",
-                dest.display()
-            )));
-        }
         let opts: &[String] = match m.options() {
             Some(o) => o,
             None => &[],
         };
-        crate::rootfs::options::parse(opts).map_err(|source| SpecError::MountOptions {
-            index,
-            destination: dest.clone(),
-            source,
-        })?;
+        let parsed =
+            crate::rootfs::options::parse(opts).map_err(|source| SpecError::MountOptions {
+                index,
+                destination: dest.clone(),
+                source,
+            })?;
+        check_idmapped_mount(m, &parsed, ns)
+            .map_err(|why| invalid(format!("mounts[{index}] ({}): {why}", dest.display())))?;
+    }
+    Ok(())
+}
+
+/// An id-mapped mount (`idmap`, `ridmap`, or `uidMappings`/`gidMappings` on the mount) must
+/// be a bind mount with both mappings, or take the container's user namespace.
+fn check_idmapped_mount(
+    m: &oci_spec::runtime::Mount,
+    opts: &crate::rootfs::options::MountOptions,
+    ns: &Namespaces,
+) -> Result<(), String> {
+    let (uid, gid) = (m.uid_mappings().as_ref(), m.gid_mappings().as_ref());
+    if uid.is_none() && gid.is_none() && opts.idmap.is_none() {
+        return Ok(());
+    }
+    if uid.is_some() != gid.is_some() {
+        return Err("uidMappings and gidMappings must be specified together".into());
+    }
+    if !(opts.bind || m.typ().as_deref() == Some("bind")) {
+        return Err(
+            "id-mapped mounts (idmap, ridmap, uidMappings/gidMappings) need a bind mount \
+             (option bind or rbind)"
+                .into(),
+        );
+    }
+    for (field, maps) in [("uidMappings", uid), ("gidMappings", gid)] {
+        for (i, map) in maps.into_iter().flatten().enumerate() {
+            let fits = |start: u32| start.checked_add(map.size()).is_some();
+            if map.size() == 0 || !fits(map.container_id()) || !fits(map.host_id()) {
+                return Err(format!(
+                    "{field}[{i}] ({} {} {}): the size must be at least 1 and each range \
+                     must fit in 32 bits",
+                    map.container_id(),
+                    map.host_id(),
+                    map.size()
+                ));
+            }
+        }
+        if maps.is_some_and(|v| v.is_empty()) {
+            return Err(format!("{field} is empty"));
+        }
+    }
+    if uid.is_none() && !ns.has(LinuxNamespaceType::User) {
+        return Err(
+            "idmap/ridmap without uidMappings and gidMappings on the mount takes the \
+             container's user namespace mapping, and the container has no user namespace"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -118,6 +118,12 @@ pub struct ContainerState {
     pub cgroup: crate::cgroups::Cgroup,
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// `linux.intelRdt`: the resctrl directories husk created (removed on delete).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::extras::rdt::RdtCreated::is_empty"
+    )]
+    pub intel_rdt: crate::extras::rdt::RdtCreated,
 }
 
 impl ContainerState {

@@ -43,6 +43,7 @@ fn sample(id: &str, pid: i32, start: u64, status: Status) -> ContainerState {
         annotations: HashMap::from([("k".to_string(), "v".to_string())]),
         cgroup: crate::cgroups::Cgroup::from_paths(vec!["/sys/fs/cgroup/x".into()]),
         hooks: None,
+        intel_rdt: Default::default(),
     }
 }
 

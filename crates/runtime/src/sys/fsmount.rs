@@ -1,9 +1,10 @@
-//! The new mount API (owner: security): fsopen, fsconfig, fsmount, open_tree and move_mount,
-//! for a private procfs and for bind mounts from fd to fd that never go through /proc. No memory
+//! The new mount API: fsopen, fsconfig, fsmount, open_tree and move_mount, for a private
+//! procfs, for bind mounts from fd to fd that never go through /proc, and for detached trees
+//! that get an id mapping before they are attached. No memory
 //! is shared with the kernel beyond the call.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
@@ -53,24 +54,34 @@ pub fn detached_mount(fstype: &CStr) -> Result<OwnedFd, Errno> {
 /// `open_tree(dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)`: a detached copy of the mount
 /// at `path`, without the mounts stacked on top of or below it (not recursive).
 pub fn clone_mount(dirfd: BorrowedFd, path: &CStr) -> Result<OwnedFd, Errno> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    // SAFETY: `path` is a valid NUL-terminated string alive across the call; dirfd is open.
-    new_fd(unsafe { libc::syscall(libc::SYS_open_tree, dirfd.as_raw_fd(), path.as_ptr(), flags) })
+    open_tree(dirfd.as_raw_fd(), path, OPEN_TREE_CLONE)
+}
+
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`: a
+/// detached copy of the mount tree at `path` (with the mounts beneath it when `recursive`),
+/// to be changed while nothing can see it and then attached with [`attach`].
+pub fn clone_tree(path: &CStr, recursive: bool) -> Result<OwnedFd, Errno> {
+    let rec = if recursive {
+        libc::AT_RECURSIVE as libc::c_uint
+    } else {
+        0
+    };
+    open_tree(libc::AT_FDCWD, path, OPEN_TREE_CLONE | rec)
+}
+
+fn open_tree(dirfd: libc::c_int, path: &CStr, flags: libc::c_uint) -> Result<OwnedFd, Errno> {
+    let flags = flags | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: `path` is a valid NUL-terminated string alive across the call; dirfd is open
+    // or AT_FDCWD.
+    new_fd(unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) })
 }
 
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
-/// Bind-mount what `source` refers to onto what `target` refers to, both by fd: open_tree
-/// (OPEN_TREE_CLONE | AT_EMPTY_PATH) then move_mount with empty paths. Nothing is looked up
-/// by path, so no symlink swapped in meanwhile can redirect either end.
-pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
-    let flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: the empty path is a valid NUL-terminated string; `source` is an open fd.
-    let tree = new_fd(unsafe {
-        libc::syscall(libc::SYS_open_tree, source.as_raw_fd(), c"".as_ptr(), flags)
-    })?;
+/// `move_mount` of the detached tree `tree` onto what `target` refers to, both by fd with
+/// empty paths: nothing is looked up by path.
+pub fn attach(tree: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
     // SAFETY: both fds are open and both paths are the valid empty string.
     let rc = unsafe {
         libc::syscall(
@@ -83,4 +94,13 @@ pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
         )
     };
     Errno::result(rc).map(drop)
+}
+
+/// Bind-mount what `source` refers to onto what `target` refers to, both by fd: open_tree
+/// (OPEN_TREE_CLONE | AT_EMPTY_PATH) then move_mount with empty paths. Nothing is looked up
+/// by path, so no symlink swapped in meanwhile can redirect either end.
+pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
+    let flags = OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as libc::c_uint;
+    let tree = open_tree(source.as_raw_fd(), c"", flags)?;
+    attach(tree.as_fd(), target)
 }

@@ -1,9 +1,10 @@
 //! Mount-related syscalls nix does not wrap safely (owner: rootfs).
 //!
 //! nix covers mount(2), umount2(2), pivot_root(2) and openat2(2); what is left here is
-//! mount_setattr(2), used for the recursive mount attributes (`rro`, `rnosuid`, ...).
+//! mount_setattr(2), used for the recursive mount attributes (`rro`, `rnosuid`, ...) and for
+//! id-mapped mounts.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 
@@ -32,22 +33,48 @@ pub fn mount_setattr_recursive<Fd: AsFd>(
     attr_set: u64,
     attr_clr: u64,
 ) -> Result<(), Errno> {
-    let mut attr = libc::mount_attr {
+    let attr = libc::mount_attr {
         attr_set,
         attr_clr,
         propagation: 0,
         userns_fd: 0,
     };
+    mount_setattr(fd.as_fd(), true, attr)
+}
+
+/// `mount_setattr(tree, "", AT_EMPTY_PATH [| AT_RECURSIVE], MOUNT_ATTR_IDMAP with userns)`:
+/// give a detached mount tree (from `open_tree(OPEN_TREE_CLONE)`; the kernel refuses an
+/// attached one) the id mapping of the user namespace `userns`; with `recursive`, every
+/// mount in the tree, otherwise only its top.
+pub fn mount_setattr_idmap(
+    tree: BorrowedFd,
+    userns: BorrowedFd,
+    recursive: bool,
+) -> Result<(), Errno> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    mount_setattr(tree, recursive, attr)
+}
+
+fn mount_setattr(fd: BorrowedFd, recursive: bool, mut attr: libc::mount_attr) -> Result<(), Errno> {
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
     let empty = c"";
-    // SAFETY: the fd is borrowed and valid for the call; `empty` is a NUL-terminated string that
-    // outlives the call; `attr` is a properly initialised `struct mount_attr` whose size we pass,
-    // and the kernel only reads it.
+    // SAFETY: the fd (and the user namespace fd in `attr`, if any) is borrowed and valid for
+    // the call; `empty` is a NUL-terminated string that outlives the call; `attr` is a properly
+    // initialised `struct mount_attr` whose size we pass, and the kernel only reads it.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            fd.as_fd().as_raw_fd(),
+            fd.as_raw_fd(),
             empty.as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            flags,
             &mut attr as *mut libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
