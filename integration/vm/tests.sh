@@ -128,7 +128,8 @@ t_pids() {
 }
 
 t_oom() {
-  mkbundle oom '["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; head -c 200000000 /dev/zero | tail; echo $? > /tmp/rc; sleep 300"]' \
+  # tail raises its own oom_score_adj so that it, not the shell that reports, is the victim.
+  mkbundle oom '["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; head -c 200000000 /dev/zero | sh -c \"echo 1000 > /proc/self/oom_score_adj; exec tail\"; echo $? > /tmp/rc; sleep 300"]' \
     '{ "memory": { "limit": 20971520, "swap": 20971520 } }'
   rund oom || return
   expect_file oom-swap.max $CG/husk-vm/oom/memory.swap.max 0
