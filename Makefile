@@ -7,7 +7,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
-HUSK := $(TARGET_DIR)/release/husk
+# husk is linked statically with glibc as a static PIE (ASLR kept) and packed relative
+# relocations: no dynamic loader, no libc.so pages, a small relocation table. That is 1.3 MB
+# less peak RSS and a faster start than a dynamic build (docs/benchmarks.md). crt-static can
+# only apply to the target's artifacts (proc macros cannot be static), so the host triple is
+# named explicitly and the binary lands in target/<triple>/release.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+RELEASE := --release --target $(HOST_TRIPLE) --config 'target.$(HOST_TRIPLE).rustflags = ["-C", "target-feature=+crt-static", "-C", "link-arg=-Wl,-z,pack-relative-relocs"]'
+HUSK := $(TARGET_DIR)/$(HOST_TRIPLE)/release/husk
 PREFIX ?= /usr/local
 # Debian packages the tests, the demo and the benchmark use.
 DEB_PACKAGES := busybox-static runc crun hyperfine time jq iproute2 golang-github-containers-common qemu-system-x86 cpio podman netavark containerd docker.io tini
@@ -21,7 +28,7 @@ all: build
 
 # The root package (husk-tests) is the workspace's default member, so name the binary's.
 build:
-	$(CARGO) build --release -p husk
+	$(CARGO) build $(RELEASE) -p husk
 
 # Installs the missing packages only; apt-get update only when an install needs it.
 deps:

@@ -8,7 +8,7 @@
 # binary size, ratios to crun, and docs/benchmarks.md.
 #
 # Environment:
-#   HUSK_BIN     husk binary (default: <repo>/target/release/husk; skipped if missing)
+#   HUSK_BIN     husk binary (default: the newest <repo>/target/[<triple>/]release/husk; skipped if missing)
 #   SHARED_DIR   dir holding v1-only (default: <repo>/../shared)
 #   RUNS         hyperfine runs per command (default 50), WARMUP (default 5)
 #   RSS_RUNS     runs for the RSS median (default 7)
@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 shared=${SHARED_DIR:-$repo/../shared}
 v1only=$shared/v1-only
-husk_bin=${HUSK_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/husk}
+husk_bin=${HUSK_BIN:-$({ ls -t "${CARGO_TARGET_DIR:-$repo/target}"/*/release/husk "${CARGO_TARGET_DIR:-$repo/target}"/release/husk 2>/dev/null || true; } | head -n1)}
 runs=${RUNS:-50}
 warmup=${WARMUP:-5}
 rss_runs=${RSS_RUNS:-7}

@@ -8,7 +8,7 @@
 # Not run by `make test`. Prints hyperfine's markdown tables and the medians' ratios.
 #
 # Environment:
-#   HUSK_BIN    husk binary (default: <repo>/target/release/husk, or $CARGO_TARGET_DIR's)
+#   HUSK_BIN    husk binary (default: the newest <repo>/target/[<triple>/]release/husk, or $CARGO_TARGET_DIR's)
 #   SHARED_DIR  dir holding v1-only (default: <repo>/../shared)
 #   RUNS        hyperfine runs per command (default 30), WARMUP (default 3)
 #   RUNTIMES    default "husk runc crun"
@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 shared=${SHARED_DIR:-$repo/../shared}
 v1only=$shared/v1-only
-husk_bin=${HUSK_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/husk}
+husk_bin=${HUSK_BIN:-$({ ls -t "${CARGO_TARGET_DIR:-$repo/target}"/*/release/husk "${CARGO_TARGET_DIR:-$repo/target}"/release/husk 2>/dev/null || true; } | head -n1)}
 runs=${RUNS:-30}
 warmup=${WARMUP:-3}
 runtimes=${RUNTIMES:-husk runc crun}

@@ -41,8 +41,9 @@ pub fn workspace_dir() -> PathBuf {
 }
 
 /// The runtime binary under test: `$HUSK_BIN` (a path, or a bare name looked up on PATH,
-/// e.g. `HUSK_BIN=runc`), else `$CARGO_TARGET_DIR/release/husk` when that is set, else
-/// `<workspace>/target/release/husk`.
+/// e.g. `HUSK_BIN=runc`; `make` sets it), else the newest of `<target>/<triple>/release/husk`
+/// (what `make build` makes) and `<target>/release/husk`, `<target>` being
+/// `$CARGO_TARGET_DIR` or `<workspace>/target`.
 pub fn husk_bin() -> PathBuf {
     match std::env::var_os("HUSK_BIN") {
         Some(p) if !p.is_empty() => {
@@ -55,11 +56,25 @@ pub fn husk_bin() -> PathBuf {
             }
             p
         }
-        _ => match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(t) if !t.is_empty() => PathBuf::from(t).join("release/husk"),
-            _ => workspace_dir().join("target/release/husk"),
-        },
+        _ => {
+            let target = match std::env::var_os("CARGO_TARGET_DIR") {
+                Some(t) if !t.is_empty() => PathBuf::from(t),
+                _ => workspace_dir().join("target"),
+            };
+            newest_build(&target).unwrap_or_else(|| target.join("release/husk"))
+        }
     }
+}
+
+/// The most recently built `husk` under a cargo target directory, with or without a triple.
+fn newest_build(target: &std::path::Path) -> Option<PathBuf> {
+    let triples = std::fs::read_dir(target).into_iter().flatten().flatten();
+    triples
+        .map(|e| e.path().join("release/husk"))
+        .chain([target.join("release/husk")])
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
 }
 
 /// Finds an executable on PATH.
