@@ -167,6 +167,9 @@ def main():
     syms = text_symbols(sys.argv[2])
     if not syms:
         sys.exit(f"no Rust function sections in {sys.argv[2]}: is it lld's -Map of {husk}?")
+    mounted = not os.path.exists(os.path.join(TRACING, "uprobe_events"))
+    if mounted:
+        sh("mount", "-t", "tracefs", "tracefs", TRACING)
     remove_probes()
     tmp = tempfile.mkdtemp(prefix="husk-hot-")
     try:
@@ -176,6 +179,8 @@ def main():
     finally:
         remove_probes()
         shutil.rmtree(tmp, ignore_errors=True)
+        if mounted:
+            subprocess.run(["umount", TRACING], check=False)
     addr = dict(syms)
     hot = sorted((names[p] for p, n in counts.items() if n > 0 and p in names), key=addr.get)
     with open(OUT, "w") as f:
