@@ -604,13 +604,19 @@ fn exec_errors_are_clear_and_leave_nothing() {
     let mut b = Bundle::new("exec-errors");
     let rt = Runtime::new("exec-errors");
     let id = rt.id("c");
-    exec(&rt, &[], &id, &["true"]).assert_error("does not exist", "does not exist");
+    // A failed exec exits 255 (as runc), never a code a process could have returned.
+    exec(&rt, &[], &id, &["true"])
+        .assert_error("does not exist", "does not exist")
+        .assert_code(255);
     start(&mut b, &rt, &id);
     let before = cgroup_pids(&b);
     assert_eq!(before.len(), 1);
     exec(&rt, &[], &id, &["no-such-program"])
         .assert_error("executable file not found", "executable file not found");
-    exec(&rt, &[], &id, &["/bin/no/such"]).assert_error("no such file", "no such file");
+    exec(&rt, &[], &id, &["/bin/no/such"])
+        .assert_error("exec failed: ", "exec failed: ")
+        .assert_error("no such file", "no such file")
+        .assert_code(255);
     exec(&rt, &["--cwd", "/no/such/dir"], &id, &["true"])
         .assert_error("/no/such/dir", "/no/such/dir");
     exec(&rt, &["--user", "nobody"], &id, &["true"]).assert_error("must be a number", "nobody");

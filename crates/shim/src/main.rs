@@ -1,7 +1,9 @@
 //! `husk`: the runc-compatible command line over `husk_runtime`.
 //!
 //! Parse the arguments, set up logging, run the command, and turn its outcome into an exit code:
-//! 0 on success, the container's status for a foreground `run`, 1 on any error or usage error.
+//! 0 on success, the container's status for a foreground `run` or an `exec`, 1 on any error or
+//! usage error, except that a failed `exec` exits 255 with "exec failed: ..." as runc's does
+//! (so that a caller can tell it from a process that exited 1).
 
 use std::error::Error as StdError;
 use std::io::{self, Write};
@@ -50,13 +52,17 @@ fn main() {
     match commands::dispatch(&cli) {
         Ok(code) => exit(code),
         Err(e) => {
-            let msg = error_chain(&e);
+            let exec = matches!(cli.command, Some(cli::Command::Exec(_)));
+            let msg = match exec {
+                true => format!("exec failed: {}", error_chain(&e)),
+                false => error_chain(&e),
+            };
             tracing::error!("{msg}");
             // As runc: the error goes to the log, and to stderr too when the log is a file.
             if !log_to_stderr {
                 let _ = writeln!(io::stderr(), "{msg}");
             }
-            exit(1);
+            exit(if exec { 255 } else { 1 });
         }
     }
 }
