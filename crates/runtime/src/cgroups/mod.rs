@@ -13,7 +13,7 @@ pub mod convert;
 pub mod devices;
 pub mod ebpf;
 mod manager;
-mod mountinfo;
+pub(crate) mod mountinfo;
 mod path;
 pub mod resources;
 pub mod stats;

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::rootfs::mountinfo::unescape;
-
 /// Which cgroup filesystem a hierarchy is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -29,20 +27,6 @@ impl Hierarchy {
     }
 }
 
-/// Super options of a v1 cgroup mount that are flags, not controllers.
-const V1_FLAGS: &[&str] = &[
-    "rw",
-    "ro",
-    "xattr",
-    "noprefix",
-    "clone_children",
-    "cpuset_v2_mode",
-    "favordynmods",
-    "nofavordynmods",
-    "all",
-    "none",
-];
-
 /// The cgroup hierarchies in a mountinfo text, one per distinct hierarchy (mounts of the same
 /// superblock, i.e. the same `major:minor`, count once; the first one wins). Malformed lines are
 /// skipped. v1 hierarchies come in mountinfo order, followed by the cgroup2 hierarchy, if any.
@@ -50,37 +34,22 @@ pub(crate) fn parse(mountinfo: &str) -> Vec<Hierarchy> {
     let mut seen_devs: Vec<String> = Vec::new();
     let mut v1 = Vec::new();
     let mut v2: Option<Hierarchy> = None;
-    for line in mountinfo.lines() {
-        let mut parts = line.splitn(2, " - ");
-        let (Some(pre), Some(post)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let dev = pre[2];
-        let mount_point = PathBuf::from(unescape(pre[4]));
-        let fstype = post[0];
-        let super_opts = post[2];
-        let kind = match fstype {
+    for e in crate::rootfs::mountinfo::parse(mountinfo) {
+        let kind = match e.fstype.as_str() {
             "cgroup" => Kind::V1 {
-                controllers: super_opts
-                    .split(',')
-                    .filter(|o| !V1_FLAGS.contains(o))
-                    .filter(|o| !o.contains('=') || o.starts_with("name="))
-                    .map(str::to_owned)
-                    .collect(),
+                controllers: crate::rootfs::mountinfo::v1_controllers(&e),
             },
             "cgroup2" => Kind::V2,
             _ => continue,
         };
-        if seen_devs.iter().any(|d| d == dev) {
+        if seen_devs.contains(&e.dev) {
             continue;
         }
-        seen_devs.push(dev.to_owned());
-        let h = Hierarchy { mount_point, kind };
+        seen_devs.push(e.dev);
+        let h = Hierarchy {
+            mount_point: e.mount_point,
+            kind,
+        };
         match h.kind {
             Kind::V2 => {
                 if v2.is_none() {
@@ -97,6 +66,7 @@ pub(crate) fn parse(mountinfo: &str) -> Vec<Hierarchy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rootfs::mountinfo::unescape;
 
     const HYBRID: &str = "\
 22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw

@@ -402,14 +402,19 @@ fn validate(p: &Process) -> Result<()> {
 /// with `--cgroup` (which must exist).
 fn cgroup_procs(cg: &Cgroup, subs: &[String], mountinfo: &str) -> Result<Vec<PathBuf>> {
     let wanted = parse_sub_cgroups(subs)?;
-    let mounts = cgroup_mounts(mountinfo);
+    let hierarchies = crate::cgroups::mountinfo::parse(mountinfo);
+    let unified = ["unified".to_string()];
     let mut out = Vec::new();
     for leaf in cg.paths() {
-        let controllers = mounts
+        // The hierarchy's controllers; cgroup2's answer to `unified:PATH`.
+        let controllers = hierarchies
             .iter()
-            .filter(|(mp, _)| leaf.starts_with(mp))
-            .max_by_key(|(mp, _)| mp.as_os_str().len())
-            .map(|(_, c)| c.as_slice())
+            .filter(|h| leaf.starts_with(&h.mount_point))
+            .max_by_key(|h| h.mount_point.as_os_str().len())
+            .map(|h| match &h.kind {
+                crate::cgroups::mountinfo::Kind::V1 { controllers } => controllers.as_slice(),
+                crate::cgroups::mountinfo::Kind::V2 => unified.as_slice(),
+            })
             .unwrap_or(&[]);
         let sub = wanted
             .get("")
@@ -461,43 +466,6 @@ fn parse_sub_cgroups(args: &[String]) -> Result<HashMap<String, PathBuf>> {
 fn read_mountinfo() -> Result<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| other(format!("reading /proc/self/mountinfo: {e}")))
-}
-
-/// Mount options of a v1 cgroup mount that are not controllers.
-const NOT_CONTROLLERS: &[&str] = &[
-    "rw",
-    "ro",
-    "xattr",
-    "noprefix",
-    "clone_children",
-    "cpuset_v2_mode",
-    "none",
-];
-
-/// (mount point, controllers) of each cgroup mount; cgroup2 has the controller "unified".
-fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, Vec<String>)> {
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mp = pre.split(' ').nth(4)?;
-            let mut post = post.split(' ');
-            let fstype = post.next()?;
-            let superopts = post.nth(1).unwrap_or("");
-            let ctrls = match fstype {
-                "cgroup2" => vec!["unified".to_string()],
-                "cgroup" => superopts
-                    .split(',')
-                    .filter(|o| {
-                        o.starts_with("name=") || !(o.contains('=') || NOT_CONTROLLERS.contains(o))
-                    })
-                    .map(str::to_string)
-                    .collect(),
-                _ => return None,
-            };
-            Some((PathBuf::from(mp.replace("\\040", " ")), ctrls))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -601,17 +569,18 @@ mod tests {
 
     #[test]
     fn cgroup_mounts_and_controllers() {
-        let m = cgroup_mounts(MOUNTINFO);
+        use crate::cgroups::mountinfo::{parse, Kind};
+        let m = parse(MOUNTINFO);
         assert_eq!(m.len(), 4);
-        assert_eq!(
-            m[0],
-            (
-                PathBuf::from("/sys/fs/cgroup/unified"),
-                vec!["unified".to_string()]
-            )
-        );
-        assert_eq!(m[1].1, ["name=systemd"]);
-        assert_eq!(m[2].1, ["cpu", "cpuacct"]);
+        // cgroup2 comes last.
+        assert_eq!(m[3].mount_point, PathBuf::from("/sys/fs/cgroup/unified"));
+        assert_eq!(m[3].kind, Kind::V2);
+        let ctrls = |i: usize| match &m[i].kind {
+            Kind::V1 { controllers } => controllers.clone(),
+            Kind::V2 => vec!["unified".to_string()],
+        };
+        assert_eq!(ctrls(0), ["name=systemd"]);
+        assert_eq!(ctrls(1), ["cpu", "cpuacct"]);
     }
 
     #[test]

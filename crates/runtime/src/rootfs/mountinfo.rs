@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 /// One line of mountinfo (the fields husk uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountEntry {
+    /// `major:minor` of the filesystem: mounts of one superblock share it.
+    pub dev: String,
     /// The path inside the filesystem that is mounted (`/` unless a bind of a subdirectory).
     pub root: PathBuf,
     pub mount_point: PathBuf,
@@ -57,6 +59,7 @@ fn parse_line(line: &str) -> Option<MountEntry> {
         return None;
     }
     Some(MountEntry {
+        dev: fields[2].to_string(),
         root: PathBuf::from(unescape(fields[3])),
         mount_point: PathBuf::from(unescape(fields[4])),
         optional: fields[6..sep].iter().map(|s| s.to_string()).collect(),
@@ -97,11 +100,13 @@ const V1_FLAGS: &[&str] = &[
     "none",
 ];
 
-/// The controllers of a v1 cgroup mount (`cpu`, `cpuacct`, `name=systemd`, ...).
+/// The controllers of a v1 cgroup mount (`cpu`, `cpuacct`, `name=systemd`, ...): its super
+/// options but the flags and the `key=value` options other than `name=`.
 pub(crate) fn v1_controllers(e: &MountEntry) -> Vec<String> {
     e.super_options
         .iter()
-        .filter(|o| !V1_FLAGS.contains(&o.as_str()) && !o.starts_with("release_agent="))
+        .filter(|o| !V1_FLAGS.contains(&o.as_str()))
+        .filter(|o| !o.contains('=') || o.starts_with("name="))
         .cloned()
         .collect()
 }
