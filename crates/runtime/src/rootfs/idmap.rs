@@ -47,6 +47,14 @@ impl IdmappedMounts {
         let mut userns = UsernsCache::default();
         for (index, m) in mounts.iter().enumerate() {
             let opts: &[String] = m.options().as_deref().unwrap_or(&[]);
+            // Most mounts are not id-mapped: skip them without parsing their options again
+            // (validation did) on create's hot path.
+            let maybe = m.uid_mappings().is_some()
+                || m.gid_mappings().is_some()
+                || opts.iter().any(|o| o == "idmap" || o == "ridmap");
+            if !maybe {
+                continue;
+            }
             let opts = options::parse(opts)?;
             let Some(how) = idmap_of(m, opts.idmap) else {
                 continue;
