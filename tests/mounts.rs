@@ -6,15 +6,6 @@
 use husk_tests::*;
 use serde_json::json;
 
-fn run_ok(b: &Bundle, name: &str) -> String {
-    let rt = Runtime::new(name);
-    let id = rt.id("c");
-    let out = rt.run_capture(b, &id);
-    out.assert_ok();
-    rt.assert_nothing_left(b, &id);
-    out.stdout
-}
-
 /// Runs `script` and then prints the container's mountinfo after a marker line; returns
 /// (script output, parsed mountinfo).
 fn run_with_mountinfo(b: &mut Bundle, script: &str, name: &str) -> (String, Vec<MountInfo>) {

@@ -5,15 +5,6 @@
 use husk_tests::*;
 
 /// Runs the bundle in the foreground and returns its stdout; fails the test if it fails.
-fn run_ok(b: &Bundle, name: &str) -> String {
-    let rt = Runtime::new(name);
-    let id = rt.id("c");
-    let out = rt.run_capture(b, &id);
-    out.assert_ok();
-    rt.assert_nothing_left(b, &id);
-    out.stdout
-}
-
 /// `ns=link` lines printed by the container for each namespace in `kinds`.
 fn inside_links(b: &mut Bundle, kinds: &[&str], name: &str) -> Vec<(String, String)> {
     let script: String = kinds

@@ -4,15 +4,6 @@
 use husk_tests::*;
 use serde_json::json;
 
-fn run_ok(b: &Bundle, name: &str) -> String {
-    let rt = Runtime::new(name);
-    let id = rt.id("c");
-    let out = rt.run_capture(b, &id);
-    out.assert_ok();
-    rt.assert_nothing_left(b, &id);
-    out.stdout
-}
-
 #[test]
 fn args_are_passed_verbatim() {
     let mut b = Bundle::new("args");

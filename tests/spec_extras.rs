@@ -9,23 +9,6 @@ use std::process::Command;
 use husk_tests::*;
 use serde_json::{json, Value};
 
-fn run_ok(b: &Bundle, name: &str) -> String {
-    let rt = Runtime::new(name);
-    let id = rt.id("c");
-    let out = rt.run_capture(b, &id);
-    out.assert_ok();
-    rt.assert_nothing_left(b, &id);
-    out.stdout
-}
-
-/// `run` fails naming `husk` (runc's wording `runc`), and leaves nothing behind.
-fn run_fails(b: &Bundle, name: &str, husk: &str, runc: &str) {
-    let rt = Runtime::new(name);
-    let id = rt.id("c");
-    rt.run_capture(b, &id).assert_error(husk, runc);
-    rt.assert_nothing_left(b, &id);
-}
-
 /// Field `n` (1-based, as in proc(5)) of a /proc/<pid>/stat line.
 fn stat_field(line: &str, n: usize) -> i64 {
     let rest = &line[line.rfind(')').expect("stat line") + 1..];

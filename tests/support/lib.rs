@@ -29,7 +29,7 @@ mod runtime;
 pub use bundle::{Bundle, Hook, HookKind};
 pub use host::*;
 pub use leftovers::{leftovers, stray_processes, Leftovers};
-pub use runtime::{is_rfc3339, shell_quote, Output, Running, Runtime};
+pub use runtime::{is_rfc3339, run_fails, run_ok, shell_quote, Output, Running, Runtime};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

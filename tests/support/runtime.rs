@@ -710,3 +710,25 @@ pub fn shell_quote(s: &str) -> String {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
+
+/// `run`s `b` to completion with a fresh [`Runtime`] named `name`: it must succeed and leave
+/// nothing behind. Returns the container's stdout.
+#[track_caller]
+pub fn run_ok(b: &Bundle, name: &str) -> String {
+    let rt = Runtime::new(name);
+    let id = rt.id("c");
+    let out = rt.run_capture(b, &id);
+    out.assert_ok();
+    rt.assert_nothing_left(b, &id);
+    out.stdout
+}
+
+/// `run` of `b` fails with a message naming `husk` (runc's wording: `runc`, see
+/// [`Output::assert_msg`]) and leaves nothing behind.
+#[track_caller]
+pub fn run_fails(b: &Bundle, name: &str, husk: &str, runc: &str) {
+    let rt = Runtime::new(name);
+    let id = rt.id("c");
+    rt.run_capture(b, &id).assert_error(husk, runc);
+    rt.assert_nothing_left(b, &id);
+}
