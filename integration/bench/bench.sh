@@ -17,10 +17,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-shared=${SHARED_DIR:-$repo/../shared}
-v1only=$shared/v1-only
-husk_bin=${HUSK_BIN:-$({ ls -t "${CARGO_TARGET_DIR:-$repo/target}"/*/release/husk "${CARGO_TARGET_DIR:-$repo/target}"/release/husk 2>/dev/null || true; } | head -n1)}
+. "$here/common.sh"
 runs=${RUNS:-50}
 warmup=${WARMUP:-5}
 rss_runs=${RSS_RUNS:-7}

@@ -7,9 +7,7 @@
 # Environment: HUSK_BIN, SHARED_DIR, RUNS (default 60), RUNTIMES (default "husk runc crun").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-shared=${SHARED_DIR:-$repo/../shared}
-husk_bin=${HUSK_BIN:-$({ ls -t "${CARGO_TARGET_DIR:-$repo/target}"/*/release/husk "${CARGO_TARGET_DIR:-$repo/target}"/release/husk 2>/dev/null || true; } | head -n1)}
+. "$here/common.sh"
 runs=${RUNS:-60}
 runtimes=${RUNTIMES:-husk runc crun}
 die() { echo "bench-cgroups: $*" >&2; exit 1; }
