@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from lib import (
-    Fail, cgroup_file, check_state_owner, drive_pty, expect, expect_eq, expect_rc, kill_group, ok, retry, run,
+    Daemon, Fail, cgroup_file, check_state_owner, drive_pty, expect, expect_eq, expect_rc, kill_group, ok, retry, run,
     scenario,
 )
 
@@ -65,7 +65,7 @@ disabled_plugins = [
 """
 
 
-class Containerd:
+class Containerd(Daemon):
     name = "containerd"
 
     def __init__(self, work, bins, images):
@@ -77,7 +77,6 @@ class Containerd:
         self.sock = os.path.join(self.dir, "containerd.sock")
         self.config = os.path.join(self.dir, "config.toml")
         self.logfile = os.path.join(self.dir, "containerd.log")
-        self.daemon = None
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.state, exist_ok=True)
         with open(self.config, "w") as f:
@@ -85,39 +84,21 @@ class Containerd:
                                   dir=self.dir, **bins))
 
     def start(self):
-        log = open(self.logfile, "w")
-        self.daemon = subprocess.Popen(
-            ["containerd", "--config", self.config, "--log-level", "info"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        up = retry(lambda: os.path.exists(self.sock) and self.ctr("version").rc == 0, 30, 0.1)
-        if not up:
-            raise Fail(f"containerd did not come up; its log: {self.tail_log()}")
+        self.spawn(["containerd", "--config", self.config, "--log-level", "info"],
+                   lambda: os.path.exists(self.sock) and self.ctr("version").rc == 0, 30, 0.1)
         ok(self.ctr("images", "import", "--base-name", "localhost/busybox",
                     self.images.oci_archive(), timeout=120))
 
-    def tail_log(self, n=15):
-        try:
-            with open(self.logfile) as f:
-                return " | ".join(f.read().splitlines()[-n:])
-        except OSError:
-            return ""
-
     def stop(self):
-        if self.daemon is None:
+        if not self.running():
             return
-        if self.daemon.poll() is None:
-            for ns in (NS, "k8s.io"):
-                ctr = ["ctr", "-a", self.sock, "-n", ns]
-                for cid in run(ctr + ["containers", "ls", "-q"]).out.split():
-                    run(ctr + ["tasks", "kill", "-s", "SIGKILL", cid])
-                    run(ctr + ["tasks", "delete", "-f", cid])
-                    run(ctr + ["containers", "delete", cid])
-            self.daemon.terminate()
-            try:
-                self.daemon.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                kill_group(self.daemon.pid)
-                self.daemon.wait()
+        for ns in (NS, "k8s.io"):
+            ctr = ["ctr", "-a", self.sock, "-n", ns]
+            for cid in run(ctr + ["containers", "ls", "-q"]).out.split():
+                run(ctr + ["tasks", "kill", "-s", "SIGKILL", cid])
+                run(ctr + ["tasks", "delete", "-f", cid])
+                run(ctr + ["containers", "delete", cid])
+        self.terminate(15)
 
     def ctr(self, *args, **kw):
         return run(["ctr", "-a", self.sock, "-n", NS] + list(args), **kw)

@@ -8,7 +8,7 @@ import os
 import subprocess
 
 from lib import (
-    Fail, cgroup_file, check_state_owner, drive_pty, expect, expect_eq, expect_rc,
+    Daemon, cgroup_file, check_state_owner, drive_pty, expect, expect_eq, expect_rc,
     kill_group, ok, retry, run, scenario,
 )
 
@@ -16,7 +16,7 @@ IMG = "localhost/busybox:latest"
 LOOP = "trap 'exit 0' TERM; echo started; while :; do sleep 0.2; done"
 
 
-class Docker:
+class Docker(Daemon):
     name = "docker"
 
     def __init__(self, work, bins, images):
@@ -27,7 +27,6 @@ class Docker:
         self.exec_root = os.path.join(self.dir, "exec")
         self.sock = os.path.join(self.dir, "docker.sock")
         self.logfile = os.path.join(self.dir, "dockerd.log")
-        self.daemon = None
         os.makedirs(self.data, exist_ok=True)
         os.makedirs(self.exec_root, exist_ok=True)
         self.config = os.path.join(self.dir, "daemon.json")
@@ -38,39 +37,21 @@ class Docker:
         self.client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
     def start(self):
-        log = open(self.logfile, "w")
-        self.daemon = subprocess.Popen(
-            ["dockerd", "--config-file", self.config, "--data-root", self.data,
-             "--exec-root", self.exec_root, "--pidfile", os.path.join(self.dir, "docker.pid"),
-             "-H", f"unix://{self.sock}", "--iptables=false", "--ip6tables=false",
-             "--bridge=none", "--log-level", "warn"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        up = retry(lambda: os.path.exists(self.sock) and self.d("version").rc == 0, 60, 0.2)
-        if not up:
-            raise Fail(f"dockerd did not come up; its log: {self.tail_log()}")
+        self.spawn(["dockerd", "--config-file", self.config, "--data-root", self.data,
+                    "--exec-root", self.exec_root, "--pidfile", os.path.join(self.dir, "docker.pid"),
+                    "-H", f"unix://{self.sock}", "--iptables=false", "--ip6tables=false",
+                    "--bridge=none", "--log-level", "warn"],
+                   lambda: os.path.exists(self.sock) and self.d("version").rc == 0, 60, 0.2)
         ok(run([self.client, "-H", f"unix://{self.sock}", "import", self.images.tar, IMG],
                timeout=120))
 
-    def tail_log(self, n=15):
-        try:
-            with open(self.logfile) as f:
-                return " | ".join(f.read().splitlines()[-n:])
-        except OSError:
-            return ""
-
     def stop(self):
-        if self.daemon is None:
+        if not self.running():
             return
-        if self.daemon.poll() is None:
-            ids = self.d("ps", "-aq").out.split()
-            if ids:
-                self.d("rm", "-f", *ids, timeout=120)
-            self.daemon.terminate()
-            try:
-                self.daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                kill_group(self.daemon.pid)
-                self.daemon.wait()
+        ids = self.d("ps", "-aq").out.split()
+        if ids:
+            self.d("rm", "-f", *ids, timeout=120)
+        self.terminate(30)
 
     def d(self, *args, **kw):
         return run([self.client, "-H", f"unix://{self.sock}"] + list(args), **kw)

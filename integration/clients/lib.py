@@ -124,6 +124,40 @@ def retry(fn, secs=10.0, step=0.1):
         time.sleep(step)
 
 
+class Daemon:
+    """A client's daemon (containerd, dockerd): started in its own session with its output in
+    `self.logfile`, and stopped with SIGTERM, then its whole group killed if it lingers."""
+
+    daemon = None
+    logfile = None
+
+    def spawn(self, argv, up, secs, step):
+        """Starts `argv` and waits until `up()` is true; Fail with its log's tail if not."""
+        log = open(self.logfile, "w")
+        self.daemon = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True)
+        if not retry(up, secs, step):
+            raise Fail(f"{argv[0]} did not come up; its log: {self.tail_log()}")
+
+    def tail_log(self, n=15):
+        try:
+            with open(self.logfile) as f:
+                return " | ".join(f.read().splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def running(self):
+        return self.daemon is not None and self.daemon.poll() is None
+
+    def terminate(self, secs):
+        self.daemon.terminate()
+        try:
+            self.daemon.wait(timeout=secs)
+        except subprocess.TimeoutExpired:
+            kill_group(self.daemon.pid)
+            self.daemon.wait()
+
+
 def drive_pty(argv, env=None, send=b"", wait_for=b"# ", timeout=30):
     """Runs argv on a new pty as its controlling terminal (a real terminal, as a user at a
     shell would), waits until the output shows `wait_for`, types `send`, reads until the
