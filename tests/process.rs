@@ -196,6 +196,38 @@ fn five_capability_sets_of_a_non_root_user() {
     );
 }
 
+/// A capability no process can have fails the create, naming the capability and the set
+/// (runc: "unable to apply caps: operation not permitted"), and leaves nothing behind.
+#[test]
+fn inheritable_capability_outside_the_bounding_set_is_refused() {
+    let mut b = Bundle::new("caps-inh-outside");
+    b.capset("inheritable", &["CAP_KILL", "CAP_MKNOD"]);
+    run_fails(
+        &b,
+        "caps-inh-outside",
+        "process.capabilities.inheritable: CAP_MKNOD cannot be applied: it is not in process.capabilities.bounding",
+        "unable to apply caps",
+    );
+}
+
+/// runc drops such an ambient capability silently; husk refuses it like the inheritable one
+/// (docs/runc-differences.md).
+#[test]
+fn ambient_capability_outside_the_bounding_set_is_refused() {
+    if flavor() == Flavor::Runc {
+        eprintln!("runc ignores ambient capabilities it cannot raise: not a runc behaviour");
+        return;
+    }
+    let mut b = Bundle::new("caps-amb-outside");
+    b.capset("inheritable", &["CAP_KILL"]).capset("ambient", &["CAP_KILL", "CAP_MKNOD"]);
+    run_fails(
+        &b,
+        "caps-amb-outside",
+        "process.capabilities.ambient: CAP_MKNOD cannot be applied: it is not in process.capabilities.bounding",
+        "",
+    );
+}
+
 #[test]
 fn root_with_all_sets_equal_and_no_ambient() {
     let mut b = Bundle::new("caps-root");

@@ -413,6 +413,88 @@ fn podman_default_profile_runs_a_shell() {
     rt.assert_nothing_left(&b, &id);
 }
 
+// --- allow-lists written for older kernels ----------------------------------------------
+
+/// An allow-list in the style of older Docker profiles: podman's allowed syscalls without
+/// close_range, everything else EPERM (not podman's ENOSYS default). It still names syscalls
+/// newer than close_range (faccessat2, ...), so the -ENOSYS stub for syscalls newer than the
+/// profile does not cover close_range either: it gets EPERM, as in the profiles of the bug.
+fn allow_list_without_close_range() -> Value {
+    let mut p = podman_profile();
+    p["defaultAction"] = json!("SCMP_ACT_ERRNO");
+    if let Some(o) = p.as_object_mut() {
+        o.remove("defaultErrnoRet");
+    }
+    let mut newer = false;
+    for rule in p["syscalls"].as_array_mut().into_iter().flatten() {
+        if rule["action"] != "SCMP_ACT_ALLOW" {
+            continue;
+        }
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "close_range");
+            newer |= names.iter().any(|n| n == "faccessat2");
+        }
+    }
+    assert!(newer, "podman's profile no longer allows faccessat2: pick another newer syscall");
+    p
+}
+
+/// The container starts under the allow-list, with and without no_new_privs (without it, the
+/// filter goes in before the identity switch is complete), as root and in a user namespace;
+/// inside, close_range is refused with EPERM (the profile is in force) and the capabilities are
+/// exactly the configured ones (the CAP_SYS_ADMIN held for installing the filter is gone).
+fn allow_list_runs(name: &str, no_new_privs: bool, userns: bool) {
+    let mut b = Bundle::new(name);
+    b.set("/linux/seccomp", allow_list_without_close_range());
+    b.set("/process/noNewPrivileges", json!(no_new_privs));
+    if userns {
+        b.userns(300000, 65536);
+    }
+    probe_calls(
+        &mut b,
+        &[call(libc::SYS_close_range, &[1000, 1000, 0]), call(libc::SYS_getppid, &[])],
+    );
+    let rt = Runtime::new(name);
+    let id = rt.id("c");
+    let out = rt.run_capture(&b, &id);
+    out.assert_ok();
+    rt.assert_nothing_left(&b, &id);
+    let r = results(&out.stdout);
+    assert_eq!(r.len(), 2, "probe output:\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(r[0], (-1, libc::EPERM), "close_range inside the container");
+    assert_eq!(r[1], (0, 0), "getppid inside the container");
+}
+
+#[test]
+fn allow_list_without_close_range_and_without_no_new_privs() {
+    allow_list_runs("sc-allow-nonnp", false, false);
+}
+
+#[test]
+fn allow_list_without_close_range_with_no_new_privs() {
+    allow_list_runs("sc-allow-nnp", true, false);
+}
+
+#[test]
+fn allow_list_without_close_range_in_a_user_namespace() {
+    allow_list_runs("sc-allow-userns-nonnp", false, true);
+    allow_list_runs("sc-allow-userns-nnp", true, true);
+}
+
+#[test]
+fn allow_list_without_no_new_privs_leaves_exactly_the_configured_capabilities() {
+    let mut b = Bundle::new("sc-allow-caps");
+    b.set("/linux/seccomp", allow_list_without_close_range());
+    b.set("/process/noNewPrivileges", json!(false));
+    b.sh("grep -E '^Cap(Prm|Eff|Bnd):' /proc/self/status; grep '^Seccomp:' /proc/self/status");
+    let out = run_ok(&b, "sc-allow-caps");
+    let three = cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    for k in ["CapPrm", "CapEff", "CapBnd"] {
+        assert!(out.contains(&format!("{k}:\t{three}")), "{k} is not {three}:\n{out}");
+    }
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+}
+
 // --- SCMP_ACT_NOTIFY ---------------------------------------------------------------------
 
 /// struct seccomp_notif / seccomp_notif_resp and their ioctls (linux/seccomp.h).

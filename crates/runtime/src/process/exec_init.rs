@@ -18,7 +18,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
-use super::privileges::{drop_privileges, install_seccomp};
+use super::privileges::drop_privileges;
 use super::sync::Channel;
 use super::{console, exec_path, ProcessError};
 use crate::namespaces::io_errno;
@@ -138,13 +138,11 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     crate::extras::apply_process(p).map_err(extras)?;
     // seccomp as late as it can go, as in init (process/init.rs explains the three places).
     // Only stdio (or the terminal) and the preserved fds reach the process.
-    let seccomp = drop_privileges(p, a.seccomp, a.preserve_fds, a.chan)?;
+    let mut pending = drop_privileges(p, a.seccomp, a.preserve_fds, a.chan)?;
     reset_signal_dispositions();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(ProcessError::sys("resetting the signal mask"))?;
-    if let Some(f) = seccomp {
-        install_seccomp(a.chan, f)?;
-    }
+    pending.finish(a.chan)?;
     let err = match nix::unistd::execve(&exe, &argv, &envp) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -155,7 +153,6 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     })
 }
 
-/// Installs the seccomp filter; a NOTIFY listener goes to `husk exec` over the channel.
 /// After setns(mnt) the root is the mount namespace's root; with `--no-pivot` the container's
 /// root is a mount on top of it, entered by chroot. Take the init's root if it differs.
 fn take_root(root: BorrowedFd) -> Result<(), ProcessError> {

@@ -13,7 +13,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::exec_path;
-use super::privileges::{drop_privileges, install_seccomp};
+use super::privileges::drop_privileges;
 use super::sync::{Channel, Msg};
 use super::ProcessError;
 use crate::hooks::{self, HookKind};
@@ -185,11 +185,10 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     let extras = |e: crate::extras::ExtrasError| ProcessError::Init(e.to_string());
     crate::extras::apply_linux(a.spec).map_err(extras)?;
     crate::extras::apply_process(process).map_err(extras)?;
-    // seccomp goes in as late as it can (docs/security.md): right before execve, unless
-    // installing needs CAP_SYS_ADMIN that apply_identity drops, or a NOTIFY listener has to
-    // reach the parent before it exits.
-    // Only stdio and the preserved fds reach the user program.
-    let seccomp = drop_privileges(process, a.seccomp, a.preserve_fds, a.chan)?;
+    // Only stdio and the preserved fds reach the user program. seccomp goes in as late as it
+    // can (process/privileges.rs): right before execve, unless a NOTIFY listener has to reach
+    // the parent before it exits.
+    let mut pending = drop_privileges(process, a.seccomp, a.preserve_fds, a.chan)?;
     a.chan.send(&Msg::Ready)?;
 
     let mut fifo = open_exec_fifo(&procfs, a.fifo_fd)?;
@@ -199,17 +198,14 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     let _ = nix::unistd::close(a.fifo_fd);
     // `husk start` is reading the fifo now: it gets "0" once nothing is left to fail but
     // execve itself, or the cause of the failure, which it reports as its own error.
-    let last_steps = || -> Result<(), ProcessError> {
+    let mut last_steps = || -> Result<(), ProcessError> {
         if let Some(hs) = spec_hooks.and_then(|h| h.start_container().as_ref()) {
             hooks::run(HookKind::StartContainer, hs, &in_container_state(a, Status::Created))?;
         }
         reset_signal_dispositions();
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .map_err(ProcessError::sys("resetting the signal mask"))?;
-        if let Some(f) = seccomp {
-            install_seccomp(a.chan, f)?;
-        }
-        Ok(())
+        pending.finish(a.chan)
     };
     if let Err(e) = last_steps() {
         let _ = fifo.write_all(e.to_string().as_bytes());

@@ -58,14 +58,35 @@ impl CapSets {
     }
 }
 
+impl CapSets {
+    /// Refuses what no process can have, whatever the runtime holds: an inheritable or
+    /// ambient capability outside the bounding set. The kernel refuses capset for the first
+    /// (runc fails the create with "unable to apply caps: operation not permitted"); runc
+    /// drops the second silently, husk refuses it (docs/runc-differences.md). An ambient
+    /// capability that is not also permitted and inheritable is only skipped, as in runc:
+    /// `runc spec` itself writes ambient capabilities without an inheritable set.
+    pub fn check(&self) -> Result<(), SecurityError> {
+        let outside = |set: &[KernelCap]| set.iter().find(|c| !self.bounding.contains(c)).copied();
+        for (set, name) in [(&self.inheritable, "inheritable"), (&self.ambient, "ambient")] {
+            if let Some(cap) = outside(set) {
+                return Err(SecurityError::Refused(format!(
+                    "process.capabilities.{name}: {cap} cannot be applied: it is not in process.capabilities.bounding"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The bit mask of a set (bit n = capability number n), for capset(2).
 pub(crate) fn mask(set: &[KernelCap]) -> u64 {
     set.iter().fold(0, |m, c| m | c.bitmask())
 }
 
-/// Validate capability names without side effects: an unknown name is an error naming the set.
+/// Validate the capability sets without side effects: an unknown name, or a capability no
+/// process can have ([`CapSets::check`]), is an error naming the capability and the set.
 pub fn validate_capabilities(caps: &LinuxCapabilities) -> Result<(), SecurityError> {
-    CapSets::from_spec(Some(caps)).map(drop)
+    CapSets::from_spec(Some(caps))?.check()
 }
 
 #[cfg(test)]
@@ -147,6 +168,29 @@ mod tests {
             CapSets::default()
         );
         assert!(validate_capabilities(&c).is_ok());
+    }
+
+    #[test]
+    fn refuses_what_no_process_can_have() {
+        let err = |json: &str| match validate_capabilities(&parse(json)) {
+            Err(e) => e.to_string(),
+            Ok(()) => String::new(),
+        };
+        assert_eq!(
+            err(r#"{"bounding":["CAP_KILL"],"permitted":["CAP_KILL"],"inheritable":["CAP_KILL","CAP_NET_RAW"]}"#),
+            "process.capabilities.inheritable: CAP_NET_RAW cannot be applied: it is not in process.capabilities.bounding"
+        );
+        assert_eq!(
+            err(r#"{"bounding":["CAP_KILL"],"permitted":["CAP_KILL"],"inheritable":["CAP_KILL"],"ambient":["CAP_MKNOD"]}"#),
+            "process.capabilities.ambient: CAP_MKNOD cannot be applied: it is not in process.capabilities.bounding"
+        );
+        // Ambient without inheritable (what `runc spec` writes): skipped later, not refused.
+        assert_eq!(
+            err(r#"{"bounding":["CAP_KILL"],"permitted":["CAP_KILL"],"ambient":["CAP_KILL"]}"#),
+            ""
+        );
+        // No bounding set at all: it is empty, so nothing can be inheritable.
+        assert!(err(r#"{"inheritable":["CAP_KILL"]}"#).contains("not in process.capabilities.bounding"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 
 pub use self::caps::validate_capabilities;
 pub use self::rlimits::{set_oom_score_adj, set_rlimits};
-pub use self::user::apply_identity;
+pub use self::user::{apply_identity, FinalCaps};
 
 /// Errors of the security module; each says what was being set and the OS error.
 #[derive(Debug, thiserror::Error)]
@@ -57,21 +57,6 @@ pub fn set_no_new_privs() -> Result<(), SecurityError> {
         what: "prctl(PR_SET_NO_NEW_PRIVS)".into(),
         errno,
     })
-}
-
-/// Whether init must install the seccomp filter before [`apply_identity`]: without
-/// `noNewPrivileges` the kernel wants CAP_SYS_ADMIN for it, which the identity change drops
-/// unless the configured effective set keeps it.
-pub fn seccomp_before_identity(process: &oci_spec::runtime::Process) -> bool {
-    if process.no_new_privileges().unwrap_or(false) {
-        return false;
-    }
-    let keeps_sys_admin = process
-        .capabilities()
-        .as_ref()
-        .and_then(|c| c.effective().as_ref())
-        .is_some_and(|e| e.contains(&oci_spec::runtime::Capability::SysAdmin));
-    !keeps_sys_admin
 }
 
 /// Everything about the container's confinement that can be checked before clone: the LSM

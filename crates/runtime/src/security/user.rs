@@ -53,44 +53,49 @@ type Skipped = (KernelCap, &'static str, &'static str);
 
 /// What can actually be applied. Capabilities this kernel does not know are skipped (as runc
 /// does), and so are those husk itself does not hold (e.g. CAP_SYS_RESOURCE on a host whose
-/// bounding set lacks it): the kernel would refuse the whole capset for them. Ambient
-/// capabilities also need to be permitted and inheritable.
+/// bounding set lacks it): the kernel would refuse the whole capset for them. `wanted` has
+/// passed [`CapSets::check`].
 fn plan(wanted: &CapSets, kernel: &CapsHashSet, now: &Held) -> (CapSets, Vec<Skipped>) {
     let mut skipped = Vec::new();
-    let mut keep =
-        |set: &[KernelCap], name: &'static str, ok: &dyn Fn(&KernelCap) -> Option<&'static str>| {
-            let mut out = Vec::new();
-            for cap in set {
-                match (kernel.contains(cap), ok(cap)) {
-                    (false, _) => skipped.push((*cap, name, "not supported by this kernel")),
-                    (true, Some(why)) => skipped.push((*cap, name, why)),
-                    (true, None) => out.push(*cap),
-                }
+    let mut keep = |set: &[KernelCap],
+                    name: &'static str,
+                    ok: &dyn Fn(&KernelCap) -> Verdict| {
+        let mut out = Vec::new();
+        for cap in set {
+            if !kernel.contains(cap) {
+                skipped.push((*cap, name, "not supported by this kernel"));
+                continue;
             }
-            out
-        };
+            match ok(cap) {
+                Verdict::Keep => out.push(*cap),
+                Verdict::Skip(why) => skipped.push((*cap, name, why)),
+            }
+        }
+        out
+    };
     let bounding = keep(&wanted.bounding, "bounding", &|c| {
-        (!now.bounding.contains(c)).then_some("not in husk's own bounding set")
+        Verdict::skip_if(!now.bounding.contains(c), "not in husk's own bounding set")
     });
     let permitted = keep(&wanted.permitted, "permitted", &|c| {
-        (!now.permitted.contains(c)).then_some("not in husk's own permitted set")
+        Verdict::skip_if(!now.permitted.contains(c), "not in husk's own permitted set")
     });
     let effective = keep(&wanted.effective, "effective", &|c| {
-        (!permitted.contains(c)).then_some("not in the permitted set")
+        Verdict::skip_if(!permitted.contains(c), "not in the permitted set")
     });
     let inheritable = keep(&wanted.inheritable, "inheritable", &|c| {
-        let held = now.inheritable.contains(c);
-        if !held && !now.permitted.contains(c) {
-            Some("not in husk's own permitted set")
-        } else if !held && !bounding.contains(c) {
-            Some("not in the bounding set")
+        if !now.inheritable.contains(c) && !now.permitted.contains(c) {
+            Verdict::Skip("not in husk's own permitted set")
+        } else if !now.inheritable.contains(c) && !bounding.contains(c) {
+            Verdict::Skip("not in husk's own bounding set")
         } else {
-            None
+            Verdict::Keep
         }
     });
     let ambient = keep(&wanted.ambient, "ambient", &|c| {
-        (!(permitted.contains(c) && inheritable.contains(c)))
-            .then_some("not both permitted and inheritable")
+        Verdict::skip_if(
+            !(permitted.contains(c) && inheritable.contains(c)),
+            "not both permitted and inheritable",
+        )
     });
     (
         CapSets {
@@ -104,16 +109,61 @@ fn plan(wanted: &CapSets, kernel: &CapsHashSet, now: &Held) -> (CapSets, Vec<Ski
     )
 }
 
+/// What [`plan`] does with one capability.
+enum Verdict {
+    Keep,
+    Skip(&'static str),
+}
+
+impl Verdict {
+    fn skip_if(cond: bool, why: &'static str) -> Verdict {
+        if cond {
+            Verdict::Skip(why)
+        } else {
+            Verdict::Keep
+        }
+    }
+}
+
+/// The last capset, deferred by [`apply_identity`] until the seccomp filter is in: the
+/// configured sets without the CAP_SYS_ADMIN held for installing it.
+#[derive(Debug)]
+#[must_use = "the process still holds CAP_SYS_ADMIN until FinalCaps::apply"]
+pub struct FinalCaps {
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+}
+
+impl FinalCaps {
+    /// Drops to the configured sets (only ever removes capabilities, so the kernel allows it;
+    /// ambient capabilities stay, being permitted and inheritable).
+    pub fn apply(self) -> Result<(), SecurityError> {
+        capset(self.effective, self.permitted, self.inheritable).map_err(syscall(
+            "dropping CAP_SYS_ADMIN held for installing the seccomp filter (capset)",
+        ))
+    }
+}
+
 /// Switch to `process.user` and apply `process.capabilities`, in this order: limit the
 /// bounding set (needs CAP_SETPCAP, so first) -> keep capabilities across the uid change ->
 /// setgroups(additionalGids) (skipped when the user namespace denies it and none are asked
 /// for) -> setresgid -> setresuid -> effective/permitted/inheritable as configured, in one
 /// capset -> ambient (cleared, then each configured one raised) -> umask if set.
 /// Without `process.capabilities`, every set ends up empty. Capabilities that cannot be had
-/// (unknown to the kernel, not held by husk itself, ambient but not inheritable) are skipped
-/// with a warning.
-pub fn apply_identity(process: &Process) -> Result<(), SecurityError> {
+/// (unknown to the kernel, not held by husk itself) are skipped with a warning; capabilities
+/// no process could have ([`CapSets::check`]) fail with an error naming the capability and
+/// the set.
+///
+/// With `hold_sys_admin`, CAP_SYS_ADMIN stays effective and permitted (if held now), so that
+/// a seccomp filter can still be installed without no_new_privs after everything else here
+/// is done; the returned [`FinalCaps`] drops it, right after the filter.
+pub fn apply_identity(
+    process: &Process,
+    hold_sys_admin: bool,
+) -> Result<Option<FinalCaps>, SecurityError> {
     let wanted = CapSets::from_spec(process.capabilities().as_ref())?;
+    wanted.check()?;
     let all = ::caps::runtime::thread_all_supported();
     let (_, permitted_now, inheritable_now) = capget().map_err(syscall("capget"))?;
     let mut bounding_now = CapsHashSet::new();
@@ -150,13 +200,14 @@ pub fn apply_identity(process: &Process) -> Result<(), SecurityError> {
         inheritable,
         ambient,
     } = sets;
+    let setgroups_ok = setgroups_allowed();
 
     limit_bounding(&bounding, &now.bounding)?;
     prctl::set_keepcaps(true).map_err(syscall("prctl(PR_SET_KEEPCAPS, 1)"))?;
 
     let user = process.user();
     let gids: Vec<u32> = user.additional_gids().clone().unwrap_or_default();
-    if setgroups_allowed() {
+    if setgroups_ok {
         let groups: Vec<Gid> = gids.iter().copied().map(Gid::from_raw).collect();
         setgroups(&groups).map_err(syscall(format!("setgroups({gids:?})")))?;
     } else if !gids.is_empty() {
@@ -167,7 +218,14 @@ pub fn apply_identity(process: &Process) -> Result<(), SecurityError> {
     setresuid(uid, uid, uid).map_err(syscall(format!("setresuid({uid})")))?;
     prctl::set_keepcaps(false).map_err(syscall("prctl(PR_SET_KEEPCAPS, 0)"))?;
 
-    capset(mask(&effective), mask(&permitted), mask(&inheritable)).map_err(syscall(format!(
+    let (eff, perm, inh) = (mask(&effective), mask(&permitted), mask(&inheritable));
+    let admin = KernelCap::CAP_SYS_ADMIN.bitmask();
+    let hold = if hold_sys_admin && now.permitted.contains(&KernelCap::CAP_SYS_ADMIN) {
+        admin
+    } else {
+        0
+    };
+    capset(eff | hold, perm | hold, inh).map_err(syscall(format!(
         "setting capabilities effective={effective:?} permitted={permitted:?} inheritable={inheritable:?}"
     )))?;
 
@@ -191,7 +249,11 @@ pub fn apply_identity(process: &Process) -> Result<(), SecurityError> {
     if let Some(mask) = user.umask() {
         umask(Mode::from_bits_truncate(mask));
     }
-    Ok(())
+    Ok((hold != 0 && (eff & admin == 0 || perm & admin == 0)).then_some(FinalCaps {
+        effective: eff,
+        permitted: perm,
+        inheritable: inh,
+    }))
 }
 
 #[cfg(test)]
@@ -203,44 +265,48 @@ mod tests {
         caps.iter().copied().collect()
     }
 
+    /// A host like this one: root without CAP_SYS_RESOURCE.
+    fn held_here() -> Held {
+        let mut held_caps = ::caps::all();
+        held_caps.remove(&CAP_SYS_RESOURCE);
+        Held {
+            bounding: held_caps.clone(),
+            permitted: held_caps,
+            inheritable: set(&[]),
+        }
+    }
+
+    fn names(v: &[(KernelCap, &str, &str)]) -> Vec<String> {
+        v.iter().map(|(c, s, _)| format!("{s}:{c}")).collect()
+    }
+
     #[test]
     fn plan_keeps_what_can_be_applied() {
         let wanted = CapSets {
             bounding: vec![CAP_CHOWN, CAP_KILL, CAP_SYS_RESOURCE],
             effective: vec![CAP_KILL, CAP_SYS_RESOURCE, CAP_NET_RAW],
             permitted: vec![CAP_KILL, CAP_SYS_RESOURCE],
-            inheritable: vec![CAP_KILL, CAP_CHOWN, CAP_NET_RAW],
-            ambient: vec![CAP_KILL, CAP_CHOWN],
+            inheritable: vec![CAP_KILL, CAP_CHOWN, CAP_SYS_RESOURCE],
+            ambient: vec![CAP_KILL, CAP_SYS_RESOURCE],
         };
-        let kernel = ::caps::all();
-        // A host like this one: root without CAP_SYS_RESOURCE; CAP_NET_RAW not in bounding.
-        let mut held_caps = ::caps::all();
-        held_caps.remove(&CAP_SYS_RESOURCE);
-        let now = Held {
-            bounding: held_caps.clone(),
-            permitted: held_caps,
-            inheritable: set(&[]),
-        };
-        let (sets, skipped) = plan(&wanted, &kernel, &now);
+        let (sets, skipped) = plan(&wanted, &::caps::all(), &held_here());
         assert_eq!(sets.bounding, [CAP_CHOWN, CAP_KILL]);
         assert_eq!(sets.permitted, [CAP_KILL]);
         assert_eq!(sets.effective, [CAP_KILL]);
-        // CAP_NET_RAW is held (permitted) but will not be in the new bounding set.
         assert_eq!(sets.inheritable, [CAP_KILL, CAP_CHOWN]);
-        // CAP_CHOWN is inheritable but not permitted.
         assert_eq!(sets.ambient, [CAP_KILL]);
-        let names: Vec<String> = skipped.iter().map(|(c, s, _)| format!("{s}:{c}")).collect();
         assert_eq!(
-            names,
+            names(&skipped),
             [
                 "bounding:CAP_SYS_RESOURCE",
                 "permitted:CAP_SYS_RESOURCE",
                 "effective:CAP_SYS_RESOURCE",
                 "effective:CAP_NET_RAW",
-                "inheritable:CAP_NET_RAW",
-                "ambient:CAP_CHOWN"
+                "inheritable:CAP_SYS_RESOURCE",
+                "ambient:CAP_SYS_RESOURCE"
             ]
         );
+        assert!(wanted.check().is_ok());
     }
 
     #[test]

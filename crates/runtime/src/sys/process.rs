@@ -136,7 +136,37 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
             libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
         )
     };
-    Errno::result(ret).map(drop)
+    match Errno::result(ret) {
+        // Kernels before 5.9 (ENOSYS) or 5.11 (EINVAL: no CLOSE_RANGE_CLOEXEC), or a filter of
+        // the runtime's own caller that refuses it: walk /proc/self/fd instead.
+        Err(Errno::ENOSYS | Errno::EINVAL | Errno::EPERM) => cloexec_from_procfs(first),
+        other => other.map(drop),
+    }
+}
+
+/// [`cloexec_from`] without close_range: FD_CLOEXEC on each fd listed in /proc/self/fd.
+fn cloexec_from_procfs(first: u32) -> Result<(), Errno> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| e.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO))?;
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd: &i32| *fd >= 0 && *fd as u32 >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD only read and set the fd's flags; an fd that was the
+        // directory's own (closed by now) gives EBADF, which is skipped.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+        if ret < 0 && Errno::last() != Errno::EBADF {
+            return Err(Errno::last());
+        }
+    }
+    Ok(())
 }
 
 /// Resets every catchable signal's disposition to the default (before exec of the user
