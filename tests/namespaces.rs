@@ -175,15 +175,29 @@ fn user_namespace_process_runs_as_a_mapped_host_uid() {
 
 #[test]
 fn time_namespace_offsets_shift_the_clocks() {
+    time_offsets_shift_the_clocks("ns-time", false);
+}
+
+/// The offsets need CAP_SYS_TIME over the time namespace's owner, the new user namespace:
+/// written by init as its root (user ns first, then time ns), not refused with EACCES.
+#[test]
+fn time_namespace_offsets_with_a_user_namespace() {
+    time_offsets_shift_the_clocks("ns-time-userns", true);
+}
+
+fn time_offsets_shift_the_clocks(name: &str, userns: bool) {
     const DAY: u64 = 86400;
-    let mut b = Bundle::new("ns-time");
+    let mut b = Bundle::new(name);
     b.namespace("time", None);
+    if userns {
+        b.userns(300000, 65536);
+    }
     b.set(
         "/linux/timeOffsets",
         serde_json::json!({ "boottime": { "secs": 10 * DAY, "nanosecs": 0 },
                             "monotonic": { "secs": 20 * DAY, "nanosecs": 0 } }),
     );
-    b.sh("cat /proc/uptime; readlink /proc/self/ns/time");
+    b.sh("cat /proc/uptime; readlink /proc/self/ns/time; readlink /proc/self/ns/user");
     let host_up: f64 = std::fs::read_to_string("/proc/uptime")
         .unwrap()
         .split(' ')
@@ -191,7 +205,7 @@ fn time_namespace_offsets_shift_the_clocks() {
         .unwrap()
         .parse()
         .unwrap();
-    let out = run_ok(&b, "ns-time");
+    let out = run_ok(&b, name);
     let mut lines = out.lines();
     let inside_up: f64 = lines
         .next()
@@ -204,6 +218,8 @@ fn time_namespace_offsets_shift_the_clocks() {
         "uptime inside {inside_up}, host {host_up}: shift {shift} is not the 10-day boottime offset"
     );
     assert_ne!(lines.next().unwrap_or(""), ns_link("self", "time"));
+    let user = lines.next().unwrap_or("");
+    assert_eq!(user != ns_link("self", "user"), userns, "user namespace {user}:\n{out}");
 }
 
 #[test]

@@ -79,7 +79,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     }
     namespaces::unshare(a.plan.unshare_flags)?;
     if a.plan.new_time {
-        write_time_offsets(a.spec)?;
+        write_time_offsets(a.spec, in_userns(a.plan))?;
     }
     if a.plan.needs_fork {
         match fork_process().map_err(ProcessError::sys("forking into the pid/time namespace"))? {
@@ -108,8 +108,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         rootfs::prepare(&rootfs::RootfsConfig {
             spec: a.spec,
             rootfs: a.rootfs,
-            in_userns: a.plan.new_user
-                || a.plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+            in_userns: in_userns(a.plan),
             idmapped: a.idmapped,
         })?;
     }
@@ -242,7 +241,19 @@ fn become_root() -> Result<(), ProcessError> {
     nix::unistd::setresuid(root, root, root).map_err(ProcessError::sys("setresuid(0)"))
 }
 
-fn write_time_offsets(spec: &Spec) -> Result<(), ProcessError> {
+/// A new user namespace, or one joined by path.
+fn in_userns(plan: &NsPlan) -> bool {
+    plan.new_user || plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+}
+
+/// `linux.timeOffsets`, written by init itself once it has unshared the time namespace (its
+/// children's), before the fork into it. The kernel wants CAP_SYS_TIME over the user namespace
+/// that owns the time namespace: init has it, being root of that namespace (user ns first,
+/// then time ns). In a user namespace init must be dumpable for the write: the /proc/self
+/// files of a non-dumpable process belong to the host's root, whom init is not there, so the
+/// open fails with EACCES. Nothing else runs in the container yet, and dumpable goes off again
+/// right after.
+fn write_time_offsets(spec: &Spec, in_userns: bool) -> Result<(), ProcessError> {
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone());
     let mut text = String::new();
     for (clock, off) in offsets.iter().flatten() {
@@ -251,13 +262,22 @@ fn write_time_offsets(spec: &Spec) -> Result<(), ProcessError> {
     if text.is_empty() {
         return Ok(());
     }
-    std::fs::write("/proc/self/timens_offsets", &text).map_err(|e| ProcessError::Sys {
+    let dumpable = |on: bool| {
+        nix::sys::prctl::set_dumpable(on).map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))
+    };
+    if in_userns {
+        dumpable(true)?;
+    }
+    let written = std::fs::write("/proc/self/timens_offsets", &text);
+    if in_userns {
+        dumpable(false)?;
+    }
+    written.map_err(|e| ProcessError::Sys {
         what: format!("writing linux.timeOffsets {:?} to /proc/self/timens_offsets", text.trim()),
         source: namespaces::io_errno(&e),
     })
 }
 
-/// Installs the seccomp filter; a NOTIFY listener goes to the parent over the sync channel.
 /// Blocks until `husk start` opens exec.fifo for reading; returns the fifo to write to. The
 /// O_PATH fd is re-opened for writing through the verified procfs.
 fn open_exec_fifo(
