@@ -26,9 +26,9 @@ mod host;
 mod leftovers;
 mod runtime;
 
-pub use bundle::{Bundle, Hook, HookKind};
+pub use bundle::{default_config, Bundle, Hook, HookKind};
 pub use host::*;
-pub use leftovers::{leftovers, stray_processes, Leftovers};
+pub use leftovers::{clean_up, leftovers, stray_processes, Leftovers};
 pub use runtime::{is_rfc3339, run_fails, run_ok, shell_quote, Output, Running, Runtime};
 
 use std::path::PathBuf;

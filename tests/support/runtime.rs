@@ -198,10 +198,15 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime handle whose `--root` is a fresh, not yet existing, dir under /tmp.
     pub fn new(name: &str) -> Runtime {
+        Runtime::with_bin(name, husk_bin())
+    }
+
+    /// Like [`Runtime::new`], for another runtime binary (e.g. `runc`, for the differential
+    /// test that runs the same configs under husk and under runc, each with its own root).
+    pub fn with_bin(name: &str, bin: PathBuf) -> Runtime {
         let dir = PathBuf::from(format!("/tmp/husk-test-rt-{}", unique(name)));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let bin = husk_bin();
         assert!(
             bin.is_file(),
             "runtime binary {} not found: build it (make build) or set HUSK_BIN",
