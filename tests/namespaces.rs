@@ -286,3 +286,96 @@ fn namespaced_sysctls_are_applied() {
         "12345"
     );
 }
+
+// --- no mount namespace -------------------------------------------------------------------
+
+/// A config that lists no mount namespace, as runc and crun run it: masked and readonly
+/// paths need a private mount namespace, so they are left out.
+fn without_mount_ns(name: &str) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.remove_namespace("mount");
+    b.remove("/linux/maskedPaths").remove("/linux/readonlyPaths");
+    std::fs::write(b.rootfs().join("marker"), "inside\n").expect("writing the marker");
+    b
+}
+
+/// The spec: a namespace type that is not listed is inherited from the runtime. The container
+/// runs chrooted in its rootfs, its mounts made in the runtime's mount namespace beneath the
+/// rootfs; exec finds the same root; delete removes every mount create made (runc leaves them
+/// all behind).
+#[test]
+fn without_a_mount_namespace_the_rootfs_is_chrooted_and_delete_removes_its_mounts() {
+    let mut b = without_mount_ns("ns-no-mnt");
+    b.args(&["sleep", "300"]);
+    let rt = Runtime::new("ns-no-mnt");
+    let id = rt.id("c");
+    rt.run_detached(&b, &id).assert_ok();
+    let out = rt.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /marker; readlink /proc/self/ns/mnt; tr '\\0' ' ' < /proc/1/cmdline; echo; \
+         grep -c ' /dev/pts ' /proc/self/mountinfo",
+    ]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"inside"), "exec's root is not the rootfs:\n{}", out.stdout);
+    assert_eq!(lines.get(1).copied(), Some(ns_link("self", "mnt").as_str()), "{}", out.stdout);
+    assert_eq!(lines.get(2).map(|l| l.trim()), Some("sleep 300"), "{}", out.stdout);
+    assert_eq!(lines.get(3).copied(), Some("1"), "devpts not mounted inside:\n{}", out.stdout);
+    // init's root is the rootfs, and its mounts are in this (the runtime's) namespace.
+    let pid = rt.pid(&id);
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).expect("init's root");
+    assert_eq!(root, b.rootfs().canonicalize().expect("rootfs"));
+    let mounted = mounts_under(&b.rootfs());
+    for sub in ["", "/proc", "/dev", "/dev/pts", "/sys"] {
+        let want = format!("{}{sub}", b.rootfs().display());
+        assert!(mounted.contains(&want), "{want} is not mounted: {mounted:?}");
+    }
+    rt.delete_force(&id).assert_ok();
+    assert_eq!(mounts_under(&b.rootfs()), Vec::<String>::new(), "mounts left after delete");
+    rt.assert_nothing_left(&b, &id);
+}
+
+/// `run` in the foreground too, and the host's own mounts are untouched (same mountinfo
+/// outside the bundle before and after).
+#[test]
+fn without_a_mount_namespace_run_sees_its_rootfs_and_leaves_the_host_alone() {
+    let mut b = without_mount_ns("ns-no-mnt-run");
+    b.sh("cat /marker; ls /proc/1/ns >/dev/null && echo proc");
+    // Other tests' bundles (without mount namespaces of their own, running in parallel) come
+    // and go: only mounts outside every test bundle count.
+    let outside = |text: String| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.contains("/tmp/husk-test-"))
+            .map(|l| l.split(' ').skip(1).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let before = outside(std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    assert_eq!(run_ok(&b, "ns-no-mnt-run"), "inside\nproc\n");
+    let after = outside(std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    assert_eq!(before, after, "the host's mounts changed");
+}
+
+/// A create that fails after init mounted things detaches them all.
+#[test]
+fn without_a_mount_namespace_a_failed_create_leaves_no_mount() {
+    let mut b = without_mount_ns("ns-no-mnt-fail");
+    // process.cwd under a file: init fails after the mounts, creating it.
+    b.cwd("/marker/sub");
+    run_fails(&b, "ns-no-mnt-fail", "process.cwd /marker/sub", "");
+    assert_eq!(mounts_under(&b.rootfs()), Vec::<String>::new(), "mounts left after a failed create");
+}
+
+#[test]
+fn without_a_mount_namespace_masked_paths_are_refused() {
+    let mut b = without_mount_ns("ns-no-mnt-masked");
+    b.set("/linux/maskedPaths", serde_json::json!(["/proc/kcore"]));
+    run_fails(
+        &b,
+        "ns-no-mnt-masked",
+        "linux.maskedPaths: unable to restrict sys entries without a private mount namespace",
+        "unable to restrict sys entries without a private MNT namespace",
+    );
+}

@@ -45,6 +45,9 @@ struct Cleanup {
     /// Once the container exists, a failure continues at the spec's step 12: destroy it and
     /// run the poststop hooks (with the state they get).
     poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>,
+    /// Without a mount namespace of its own: the rootfs, and the mount that was on top of it
+    /// before init (the one init stacks on it holds every mount it made).
+    shared_root: Option<(PathBuf, Option<u64>)>,
 }
 
 impl Drop for Cleanup {
@@ -52,6 +55,14 @@ impl Drop for Cleanup {
         for pid in &self.pids {
             let _ = kill(*pid, Signal::SIGKILL);
             let _ = waitpid(*pid, None);
+        }
+        if let Some((rootfs, before)) = &self.shared_root {
+            let detached = crate::rootfs::shared_ns::created_mount(rootfs, *before).and_then(
+                |id| id.map_or(Ok(()), |id| crate::rootfs::shared_ns::detach(rootfs, id)),
+            );
+            if let Err(e) = detached {
+                tracing::warn!("cleaning up after a failed create: {e}");
+            }
         }
         if let Some((hs, state)) = &self.poststop {
             // hooks::run logs each failing poststop hook as a warning and goes on.
@@ -128,6 +139,7 @@ impl Runtime {
             rdt: Default::default(),
             pids: Vec::new(),
             poststop: None,
+            shared_root: None,
         };
         let dir = StateDir::create(&self.root, id)?;
         let fifo = make_fifo(&dir.fifo_path());
@@ -151,6 +163,7 @@ impl Runtime {
             cgroup: cgroup.clone(),
             hooks: spec.hooks().clone(),
             intel_rdt: Default::default(),
+            rootfs_mount: None,
         };
         let (mut preserve_fds, mut extra_env) = (opts.preserve_fds, Vec::new());
         if let Some(n) = listen_fds() {
@@ -165,6 +178,10 @@ impl Runtime {
         let (parent_chan, init_chan) = Channel::pair()?;
         let lock_fd = cleanup.dir.as_ref().map(|d| d.lock_fd());
 
+        if !plan.has_mount {
+            let before = crate::rootfs::shared_ns::top_mount_id(&rootfs).map_err(ProcessError::from)?;
+            cleanup.shared_root = Some((rootfs.clone(), before));
+        }
         let (cloned, in_unified) = clone_init(plan.clone_flags.bits(), &cgroup)?;
         // Without a user namespace init is host root and joins the v1 hierarchies itself,
         // which is far cheaper than our writing its pid (see Cgroup::join_self_v1).
@@ -278,6 +295,10 @@ impl Runtime {
         st.pid_start_time = state::process_start_time(st.pid)
             .ok_or_else(|| Error::Other(format!("container init {pid} exited during create")))?;
         st.status = Status::Created;
+        if let Some((rootfs, before)) = &cleanup.shared_root {
+            st.rootfs_mount =
+                crate::rootfs::shared_ns::created_mount(rootfs, *before).map_err(ProcessError::from)?;
+        }
         if let Some(d) = cleanup.dir.as_ref() {
             d.save(&st)?;
         }
@@ -288,6 +309,7 @@ impl Runtime {
         cleanup.cgroup = None;
         cleanup.rdt = Default::default();
         cleanup.poststop = None;
+        cleanup.shared_root = None;
         let dir = cleanup
             .dir
             .take()

@@ -39,6 +39,11 @@ pub(crate) fn delete_locked(dir: StateDir, st: &ContainerState, force: bool) -> 
             tracing::warn!("{e}");
         }
     }
+    if let Some(id) = st.rootfs_mount {
+        if let Err(e) = crate::rootfs::shared_ns::detach(&st.rootfs, id) {
+            tracing::warn!("{e}");
+        }
+    }
     let removed = cgroup.remove();
     if let Err(e) = crate::extras::rdt::remove(&st.intel_rdt) {
         tracing::warn!("{e}");

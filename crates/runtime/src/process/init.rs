@@ -104,14 +104,16 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     // Relative bind-mount sources are relative to the bundle (as in runc).
     let bundle = &a.hook_state.bundle;
     nix::unistd::chdir(bundle).map_err(ProcessError::sys(format!("chdir to bundle {}", bundle.display())))?;
-    if a.plan.has_mount {
-        rootfs::prepare(&rootfs::RootfsConfig {
-            spec: a.spec,
-            rootfs: a.rootfs,
-            in_userns: in_userns(a.plan),
-            idmapped: a.idmapped,
-        })?;
-    }
+    // Without a mount namespace of its own, the mounts go into the runtime's, beneath one
+    // private bind of the rootfs that delete detaches (rootfs::shared_ns), then chroot.
+    let switch = rootfs::RootSwitch::new(a.plan.has_mount, a.no_pivot);
+    rootfs::prepare(&rootfs::RootfsConfig {
+        spec: a.spec,
+        rootfs: a.rootfs,
+        in_userns: in_userns(a.plan),
+        idmapped: a.idmapped,
+        switch,
+    })?;
     let spec_hooks = a.spec.hooks().as_ref();
     let has_runtime_hooks = spec_hooks.is_some_and(|h| {
         #[allow(deprecated)]
@@ -128,18 +130,14 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         hooks::run(HookKind::CreateContainer, hs, &in_container_state(a, Status::Creating))?;
     }
     let cwd = process.cwd();
-    if a.plan.has_mount {
-        rootfs::pivot(a.rootfs, a.no_pivot)?;
-    }
+    rootfs::pivot(a.rootfs, switch)?;
     if let Some(sock) = a.console {
         // runc's order: after pivot_root (the pty is made in the container's devpts), before
         // finalize may make /dev read-only.
         let uid = Uid::from_raw(process.user().uid());
         let size = super::console::console_size(process);
         super::console::setup(sock, &a.hook_state.id, size, uid, |pty| {
-            if a.plan.has_mount {
-                rootfs::mount_console(pty)?;
-            }
+            rootfs::mount_console(pty)?;
             Ok(())
         })?;
         let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&sock));
@@ -149,9 +147,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         what: format!("creating process.cwd {}", cwd.display()),
         source: namespaces::io_errno(&e),
     })?;
-    if a.plan.has_mount {
-        rootfs::finalize(a.spec)?;
-    }
+    rootfs::finalize(a.spec)?;
     nix::unistd::chdir(cwd).map_err(ProcessError::sys(format!("chdir to {}", cwd.display())))?;
     // A cwd reached through a leaked fd (CVE-2024-21626, `/proc/self/fd/N`) lies outside the
     // container's root, which getcwd reports as "(unreachable)/...": refuse it.

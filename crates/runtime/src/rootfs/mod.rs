@@ -2,7 +2,8 @@
 //! pivot_root, masked and readonly paths, read-only root and sysctl.
 //!
 //! Everything here runs inside the container's init, already in its new mount namespace, as
-//! root of that namespace. Order (driven by the caller):
+//! root of that namespace (or, for a config without a mount namespace, in the runtime's own,
+//! beneath one private bind of the rootfs: [`shared_ns`]). Order (driven by the caller):
 //! [`prepare`] -> createContainer hooks -> [`pivot`] -> ([`mount_console`]) -> [`finalize`].
 //!
 //! Paths inside the rootfs are resolved with openat2(RESOLVE_IN_ROOT) and mounted through
@@ -29,6 +30,7 @@ pub mod options;
 mod paths;
 mod pivot;
 mod resolve;
+pub mod shared_ns;
 mod sysctl;
 
 /// Why setting up the container's filesystem failed.
@@ -115,6 +117,30 @@ pub struct RootfsConfig<'a> {
     pub in_userns: bool,
     /// The id-mapped bind mounts, made by the parent ([`IdmappedMounts::prepare`]).
     pub idmapped: &'a IdmappedMounts,
+    /// How the rootfs becomes the root: without a mount namespace of its own
+    /// ([`RootSwitch::Chroot`]) nothing outside the rootfs is touched.
+    pub switch: RootSwitch,
+}
+
+/// How init makes the rootfs its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSwitch {
+    /// pivot_root(".", ".") and the old root detached: the normal case.
+    PivotRoot,
+    /// `--no-pivot`: the rootfs moved onto `/`, then chroot.
+    MoveRoot,
+    /// No mount namespace of its own (the runtime's is inherited): chroot, as runc does.
+    Chroot,
+}
+
+impl RootSwitch {
+    pub fn new(own_mount_ns: bool, no_pivot: bool) -> RootSwitch {
+        match (own_mount_ns, no_pivot) {
+            (false, _) => RootSwitch::Chroot,
+            (true, true) => RootSwitch::MoveRoot,
+            (true, false) => RootSwitch::PivotRoot,
+        }
+    }
 }
 
 /// Set up the rootfs before pivot_root: propagation of `/`, the rootfs bind onto itself, every
@@ -132,7 +158,11 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .filter(|p| !p.is_empty());
-    pivot::prepare_root(&rootfs, propagation)?;
+    if cfg.switch == RootSwitch::Chroot {
+        pivot::prepare_shared_root(&rootfs)?;
+    } else {
+        pivot::prepare_root(&rootfs, propagation)?;
+    }
     let root = resolve::Root::open(&rootfs)?;
     let mounts: &[oci_spec::runtime::Mount] = match cfg.spec.mounts() {
         Some(m) => m,
@@ -161,13 +191,14 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Make the rootfs the process's root: pivot_root(".", ".") and detach the old root, or with
-/// `no_pivot`, move the rootfs onto `/` and chroot into it. Leaves the cwd at the new `/`.
+/// Make the rootfs the process's root as `switch` says: pivot_root(".", ".") and detach the old
+/// root, move the rootfs onto `/` and chroot into it, or only chroot. Leaves the cwd at the new
+/// `/`.
 ///
 /// First (after the createContainer hooks, as late as possible before pivot_root), the
 /// readonly and masked paths under the proc and sysfs mounts [`prepare`] made are applied
 /// beneath those mounts' pinned roots.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+pub fn pivot(rootfs: &Path, switch: RootSwitch) -> Result<(), RootfsError> {
     let rootfs = canonical(rootfs)?;
     let mut h = handover();
     if let Some(kernel) = h.kernel.take() {
@@ -176,10 +207,10 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
         // `kernel` (the pinned fds) is dropped here.
     }
     drop(h);
-    if no_pivot {
-        pivot::move_root(&rootfs)
-    } else {
-        pivot::pivot_root(&rootfs)
+    match switch {
+        RootSwitch::PivotRoot => pivot::pivot_root(&rootfs),
+        RootSwitch::MoveRoot => pivot::move_root(&rootfs),
+        RootSwitch::Chroot => pivot::chroot_into(&rootfs),
     }
 }
 

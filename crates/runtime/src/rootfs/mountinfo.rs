@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 /// One line of mountinfo (the fields husk uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountEntry {
+    /// The mount's id (unique while it is mounted).
+    pub id: u64,
     /// `major:minor` of the filesystem: mounts of one superblock share it.
     pub dev: String,
     /// The path inside the filesystem that is mounted (`/` unless a bind of a subdirectory).
@@ -59,6 +61,7 @@ fn parse_line(line: &str) -> Option<MountEntry> {
         return None;
     }
     Some(MountEntry {
+        id: fields[0].parse().ok()?,
         dev: fields[2].to_string(),
         root: PathBuf::from(unescape(fields[3])),
         mount_point: PathBuf::from(unescape(fields[4])),

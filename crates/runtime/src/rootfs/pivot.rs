@@ -63,6 +63,29 @@ pub(crate) fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<(
     )))
 }
 
+/// Without a mount namespace of its own, init mounts in the runtime's, so it must not change
+/// any mount that was there before (runc makes the host's `/` rslave and leaves every mount
+/// behind). Everything the container mounts goes beneath one bind of the rootfs onto itself,
+/// made private at once (the submounts it copied too) so that nothing mounted on it propagates
+/// anywhere; `delete` detaches that bind, and everything beneath it, in one go
+/// ([`super::shared_ns`]).
+pub(crate) fn prepare_shared_root(rootfs: &Path) -> Result<(), RootfsError> {
+    tracing::debug!(rootfs = %rootfs.display(), "no mount namespace: bind-mounting the rootfs onto itself, private");
+    mount(Some(rootfs), rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .map_err(sys(format!("bind-mounting rootfs {} onto itself", rootfs.display())))?;
+    mount(NONE, rootfs, NONE, MsFlags::MS_PRIVATE | MsFlags::MS_REC, NONE)
+        .map_err(sys(format!("making the rootfs bind {} private", rootfs.display())))
+}
+
+/// Without a mount namespace of its own: chroot into the rootfs (pivot_root would swap the
+/// runtime's own root), as runc does.
+pub(crate) fn chroot_into(rootfs: &Path) -> Result<(), RootfsError> {
+    chdir(rootfs).map_err(sys(format!("chdir to rootfs {}", rootfs.display())))?;
+    tracing::debug!(rootfs = %rootfs.display(), "chroot (no mount namespace)");
+    chroot(".").map_err(sys(format!("chroot into {}", rootfs.display())))?;
+    chdir("/").map_err(sys("chdir to the new /"))
+}
+
 /// After pivot: apply the configured propagation to the new `/` (a fresh peer group for
 /// `shared`), as runc does; private needs nothing more.
 pub(crate) fn apply_root_propagation(propagation: Option<&str>) -> Result<(), RootfsError> {

@@ -229,22 +229,36 @@ fn namespace_rules() {
         }),
         "linux.namespaces[1]: duplicate namespace type mount",
     );
+    // No mount namespace: the runtime's is inherited (mounts beneath the rootfs, chroot).
+    load_ok(&with(base(), |v| {
+        v["linux"]["namespaces"] = json!([{ "type": "pid" }])
+    }));
+    load_ok(&with(base(), |v| {
+        v.as_object_mut()
+            .unwrap()
+            .remove("linux")
+            .map(drop)
+            .unwrap()
+    }));
+    // ... but then masked and readonly paths cannot be applied.
     assert_err(
         with(base(), |v| {
-            v["linux"]["namespaces"] = json!([{ "type": "pid" }])
+            v["linux"]["namespaces"] = json!([{ "type": "pid" }]);
+            v["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
         }),
-        "must include a mount namespace",
+        "linux.maskedPaths: unable to restrict sys entries without a private mount namespace",
     );
     assert_err(
         with(base(), |v| {
-            v.as_object_mut()
-                .unwrap()
-                .remove("linux")
-                .map(drop)
-                .unwrap()
+            v["linux"]["namespaces"] = json!([]);
+            v["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
         }),
-        "must include a mount namespace",
+        "linux.readonlyPaths: unable to restrict sys entries without a private mount namespace",
     );
+    load_ok(&with(base(), |v| {
+        v["linux"]["namespaces"] = json!([{ "type": "pid" }]);
+        v["linux"]["maskedPaths"] = json!([]);
+    }));
     // Joining by path counts as having the namespace.
     load_ok(&with(base(), |v| {
         v["linux"]["namespaces"] = json!([{ "type": "mount", "path": "/proc/self/ns/mnt" }])

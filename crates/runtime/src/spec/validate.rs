@@ -35,6 +35,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<(), SpecError> {
     };
     let ns = Namespaces(namespaces);
     check_namespaces(namespaces)?;
+    check_shared_mount_ns(linux, &ns)?;
     check_user_ns(linux, &ns)?;
     check_uts(spec, &ns)?;
     check_mounts(spec, &ns)?;
@@ -209,13 +210,26 @@ fn check_namespaces(namespaces: &[LinuxNamespace]) -> Result<(), SpecError> {
             }
         }
     }
-    if !namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Mount)
-    {
-        return Err(invalid(
-            "linux.namespaces must include a mount namespace (type \"mount\")",
-        ));
+    Ok(())
+}
+
+/// Without a mount namespace (none listed: the runtime's is inherited), the container's
+/// mounts are made in the runtime's namespace, beneath the rootfs (rootfs::shared_ns). Masked
+/// and readonly paths would then have to cover the host's own /proc and /sys entries: refused,
+/// as runc does.
+fn check_shared_mount_ns(linux: &Linux, ns: &Namespaces) -> Result<(), SpecError> {
+    if ns.has(LinuxNamespaceType::Mount) {
+        return Ok(());
+    }
+    for (field, paths) in [
+        ("linux.maskedPaths", linux.masked_paths()),
+        ("linux.readonlyPaths", linux.readonly_paths()),
+    ] {
+        if paths.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(invalid(format!(
+                "{field}: unable to restrict sys entries without a private mount namespace (add {{\"type\": \"mount\"}} to linux.namespaces, or leave {field} empty)"
+            )));
+        }
     }
     Ok(())
 }

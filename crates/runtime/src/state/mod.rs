@@ -124,6 +124,10 @@ pub struct ContainerState {
         skip_serializing_if = "crate::extras::rdt::RdtCreated::is_empty"
     )]
     pub intel_rdt: crate::extras::rdt::RdtCreated,
+    /// Without a mount namespace of its own: the id of the rootfs bind that holds every mount
+    /// the container made in the runtime's mount namespace (detached on delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_mount: Option<u64>,
 }
 
 impl ContainerState {

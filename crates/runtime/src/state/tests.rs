@@ -44,6 +44,7 @@ fn sample(id: &str, pid: i32, start: u64, status: Status) -> ContainerState {
         cgroup: crate::cgroups::Cgroup::from_paths(vec!["/sys/fs/cgroup/x".into()]),
         hooks: None,
         intel_rdt: Default::default(),
+        rootfs_mount: None,
     }
 }
 
