@@ -464,7 +464,6 @@ fn hand_written(files: &HostFiles) -> Vec<Case> {
         push_ptr(c, "/linux/namespaces", json!({"type": "time"}));
         c["linux"]["timeOffsets"] = json!({ "monotonic": { "secs": 86400, "nanosecs": 0 } });
     });
-    drop(add);
 
     // Every hook kind, recording its stdin and env, with and without an `env` field.
     for with_env in [true, false] {
