@@ -671,3 +671,69 @@ fn exec_into_a_paused_container_needs_ignore_paused() {
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
 }
+
+/// The environment of an exec'd process, one entry per element, as it was exec'd.
+fn exec_environ(out: &Output) -> Vec<String> {
+    out.assert_ok()
+        .stdout
+        .split('\0')
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn exec_env_replaces_a_variable_of_the_config() {
+    // runc: one entry per name, where the name first appeared, with the last value given
+    // (process.env, then each --env in order); `--env` is ignored with `--process`.
+    let mut b = Bundle::new("exec-env");
+    b.env("MY_VAR=spec").env("OTHER=x");
+    b.push("/process/env", json!("DUP=1"));
+    b.push("/process/env", json!("DUP=2"));
+    let rt = Runtime::new("exec-env");
+    let id = rt.id("c");
+    start(&mut b, &rt, &id);
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let out = exec(
+        &rt,
+        &["--env", "MY_VAR=cli", "--env", "NEW=1", "--env", "NEW=2"],
+        &id,
+        &["cat", "/proc/self/environ"],
+    );
+    assert_eq!(
+        exec_environ(&out),
+        [path, "TERM=xterm", "MY_VAR=cli", "OTHER=x", "DUP=2", "NEW=2", "HOME=/root"]
+    );
+    let out = exec(&rt, &["--env", "MY_VAR=cli"], &id, &["sh", "-c", "echo $MY_VAR"]);
+    assert_eq!(out.assert_ok().stdout, "cli\n");
+    // Without --env, duplicates of process.env are merged too.
+    let out = exec(&rt, &[], &id, &["cat", "/proc/self/environ"]);
+    assert_eq!(
+        exec_environ(&out),
+        [path, "TERM=xterm", "MY_VAR=spec", "OTHER=x", "DUP=2", "HOME=/root"]
+    );
+    // --process: its env, merged the same way; --env does not apply.
+    let process = json!({
+        "user": { "uid": 0, "gid": 0 },
+        "args": ["cat", "/proc/self/environ"],
+        "env": ["PATH=/bin", "MY_VAR=json", "DUP=a", "DUP=b"],
+        "cwd": "/"
+    });
+    let file = rt.scratch().join("process.json");
+    fs::write(&file, process.to_string()).unwrap();
+    let out = exec(
+        &rt,
+        &["--process", &file.to_string_lossy(), "--env", "MY_VAR=cli"],
+        &id,
+        &[],
+    );
+    assert_eq!(
+        exec_environ(&out),
+        ["PATH=/bin", "MY_VAR=json", "DUP=b", "HOME=/root"]
+    );
+    // An entry that is not NAME=value is refused.
+    exec(&rt, &["--env", "NOEQ"], &id, &["true"]).assert_error("NOEQ", "NOEQ");
+    exec(&rt, &["--env", "=x"], &id, &["true"]).assert_error("=x", "=x");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_nothing_left(&b, &id);
+}

@@ -26,6 +26,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 use crate::process::console::{self, TtyProxy};
 use crate::process::exec_init::{self, ExecArgs};
+use crate::process::exec_path;
 use crate::process::foreground::Foreground;
 use crate::process::sync::{Channel, Msg};
 use crate::process::ProcessError;
@@ -47,7 +48,8 @@ pub struct ExecOpts {
     /// `--tty`: allocate a terminal (the config's `terminal` is not inherited).
     pub tty: bool,
     pub cwd: Option<PathBuf>,
-    /// Appended to the config's env.
+    /// Layered over the config's env: a name given here replaces the config's entry (as in
+    /// runc, where the last value of a name wins). Ignored with `--process`, as in runc.
     pub env: Vec<String>,
     /// `UID[:GID]`, numbers.
     pub user: Option<String>,
@@ -267,10 +269,17 @@ const NAMESPACES: [(&str, CloneFlags); 8] = [
 ];
 
 /// The process to exec: `--process FILE`, or the bundle's config.json process with the
-/// command line's overrides (runc's rules).
+/// command line's overrides (runc's rules). Its env has one entry per name (see
+/// [`exec_path::merge_env`]).
 fn exec_process(spec: &Spec, opts: &ExecOpts) -> Result<Process> {
     let p = match &opts.process {
-        Some(path) => read_process_file(path)?,
+        Some(path) => {
+            let mut p = read_process_file(path)?;
+            if let Some(env) = p.env().clone() {
+                p.set_env(Some(exec_path::merge_env(env)));
+            }
+            p
+        }
         None => {
             let base = spec
                 .process()
@@ -331,7 +340,7 @@ fn apply_flags(mut p: Process, o: &ExecOpts) -> Result<Process> {
     }
     let mut env = p.env().clone().unwrap_or_default();
     env.extend(o.env.iter().cloned());
-    p.set_env(Some(env));
+    p.set_env(Some(exec_path::merge_env(env)));
     p.set_terminal(Some(o.tty));
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -394,6 +403,21 @@ fn validate(p: &Process) -> Result<()> {
     }
     if let Some(caps) = p.capabilities() {
         security::validate_capabilities(caps).map_err(ProcessError::from)?;
+    }
+    for kv in p.env().iter().flatten() {
+        match kv.split_once('=') {
+            None => {
+                return Err(other(format!(
+                    "process.env entry {kv:?} is not NAME=value"
+                )))
+            }
+            Some(("", _)) => {
+                return Err(other(format!(
+                    "process.env entry {kv:?} has an empty name"
+                )))
+            }
+            Some(_) => {}
+        }
     }
     Ok(())
 }
@@ -495,9 +519,10 @@ mod tests {
         let p = apply_flags(base(), &o).expect("apply");
         assert_eq!(p.args().as_deref(), Some(&o.args[..]));
         assert_eq!(p.cwd(), Path::new("/tmp"));
+        // --env A=3 replaces the config's A=1 in place (runc's rule: one entry per name).
         assert_eq!(
             p.env().clone().unwrap_or_default(),
-            ["PATH=/bin", "A=1", "B=2", "A=3"]
+            ["PATH=/bin", "A=3", "B=2"]
         );
         assert_eq!((p.user().uid(), p.user().gid()), (1000, 1001));
         assert_eq!(

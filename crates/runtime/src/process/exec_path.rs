@@ -49,6 +49,25 @@ pub fn home_env(env: &[String], uid: u32) -> Option<String> {
     Some(format!("HOME={}", home_in_passwd(&passwd, uid).unwrap_or("/")))
 }
 
+/// One entry per name, as runc's init builds the environment it execs with (a setenv per
+/// entry): each name where it first appears, with the last value given for it. An entry
+/// without `=` counts as a name of its own.
+pub fn merge_env<I: IntoIterator<Item = String>>(env: I) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for kv in env {
+        let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k).to_string();
+        match index.get(&name) {
+            Some(&i) => out[i] = kv,
+            None => {
+                index.insert(name, out.len());
+                out.push(kv);
+            }
+        }
+    }
+    out
+}
+
 fn home_in_passwd(passwd: &str, uid: u32) -> Option<&str> {
     let uid = uid.to_string();
     passwd.lines().find_map(|l| {
@@ -78,6 +97,13 @@ mod tests {
         let err = resolve("no-such-program-xyz", "/bin", Path::new("/")).unwrap_err();
         assert!(err.contains("executable file not found in $PATH"), "{err}");
         assert!(resolve("/etc/hostname-nope", "/bin", Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn merged_env_keeps_first_places_and_last_values() {
+        let env = ["A=1", "B=2", "A=3", "C=", "B=4=5", "A=6"].map(String::from);
+        assert_eq!(merge_env(env), ["A=6", "B=4=5", "C="]);
+        assert!(merge_env(Vec::new()).is_empty());
     }
 
     #[test]
