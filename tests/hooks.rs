@@ -240,3 +240,130 @@ fn failing_poststop_hook_is_only_a_warning() {
     assert_eq!(b.hook_log().len(), 1, "{:?}", b.hook_log());
     rt.assert_nothing_left(&b, &id);
 }
+
+/// A hook without `env` (the key absent) that writes the environment it started with to
+/// `<dir>/env-<kind>`, NUL-separated entries turned into lines.
+fn env_dump_hook(kind: HookKind, dir: &str, env: Option<&[&str]>) -> serde_json::Value {
+    let mut h = serde_json::json!({
+        "path": "/bin/sh",
+        // The shell opens its own environ (/proc/self: createContainer runs in the container's
+        // pid namespace with the host's /proc) and stays alive while tr reads it: a read after
+        // the opener exec'd would see nothing.
+        "args": ["sh", "-c", format!(
+            "exec 3< /proc/self/environ; tr '\\0' '\\n' <&3 > {dir}/env-{}; exit 0", kind.key()
+        )],
+        "timeout": 10
+    });
+    if let Some(env) = env {
+        h["env"] = serde_json::json!(env);
+    }
+    h
+}
+
+/// Creates, starts and deletes `b`'s container through a shell, with `HOOK_ENV_TEST=<command>`
+/// in the runtime's environment; returns each hook kind's environment, in ALL's order.
+fn hook_environments(b: &Bundle, rt: &Runtime, id: &str) -> Vec<Vec<String>> {
+    // Not through rt.create(), which writes config.json: the shell needs the environment.
+    b.write();
+    rt.track(b, id);
+    for (cmd, args) in [
+        ("create", vec!["create", "--bundle", b.dir().to_str().unwrap(), id]),
+        ("start", vec!["start", id]),
+    ] {
+        rt.sh(&format!("HOOK_ENV_TEST={cmd} {}", rt.shell_cmdline(&args)))
+            .assert_ok();
+    }
+    rt.wait_status(id, "stopped");
+    rt.sh(&format!("HOOK_ENV_TEST=delete {}", rt.shell_cmdline(&["delete", id])))
+        .assert_ok();
+    HookKind::ALL
+        .iter()
+        .map(|k| {
+            b.read(&format!("env-{}", k.key()))
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn hooks_without_env_get_what_runc_gives_them() {
+    // runc runs a hook without `env` with the environment of the process that runs it (Go's
+    // exec inherits): hooks in the runtime's namespace get the runtime's, the in-container
+    // ones runc init's, which is the container process's by then (one entry per name), with
+    // HOME added before startContainer.
+    let mut b = Bundle::new("hooks-noenv");
+    b.args(&["true"]).env("MY_VAR=spec");
+    b.push("/process/env", serde_json::json!("DUP=1"));
+    b.push("/process/env", serde_json::json!("DUP=2"));
+    let rootfs = b.rootfs().to_string_lossy().into_owned();
+    for kind in HookKind::ALL {
+        let dir = if kind.in_container() { "" } else { &rootfs };
+        b.push(&format!("/hooks/{}", kind.key()), env_dump_hook(kind, dir, None));
+    }
+    let rt = Runtime::new("hooks-noenv");
+    let id = rt.id("c");
+    let envs = hook_environments(&b, &rt, &id);
+    let runtime_cmd = |kind: HookKind| match kind {
+        HookKind::Prestart | HookKind::CreateRuntime => Some("create"),
+        // runc 1.1.5 runs poststart hooks at the end of `create` (a known runc bug, fixed
+        // in 1.2), husk in `start` as the spec says.
+        HookKind::Poststart if flavor() == Flavor::Runc => Some("create"),
+        HookKind::Poststart => Some("start"),
+        HookKind::Poststop => Some("delete"),
+        _ => None,
+    };
+    for (kind, env) in HookKind::ALL.iter().zip(&envs) {
+        match (kind, runtime_cmd(*kind)) {
+            (_, Some(cmd)) => {
+                let want = format!("HOOK_ENV_TEST={cmd}");
+                assert!(env.contains(&want), "{} env lacks {want}: {env:?}", kind.key());
+                assert!(env.iter().any(|e| e.starts_with("PATH=")), "{}: {env:?}", kind.key());
+            }
+            (_, None) => {
+                let mut want = vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "TERM=xterm",
+                    "MY_VAR=spec",
+                    "DUP=2",
+                ];
+                if *kind == HookKind::StartContainer {
+                    want.push("HOME=/root");
+                }
+                // The entries, not their order (husk's hooks get theirs sorted by name).
+                let mut got = env.clone();
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "{} env", kind.key());
+            }
+        }
+    }
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn hooks_with_an_empty_env_get_an_empty_environment() {
+    let mut b = Bundle::new("hooks-emptyenv");
+    b.args(&["true"]);
+    let rootfs = b.rootfs().to_string_lossy().into_owned();
+    for kind in HookKind::ALL {
+        let dir = if kind.in_container() { "" } else { &rootfs };
+        b.push(&format!("/hooks/{}", kind.key()), env_dump_hook(kind, dir, Some(&[])));
+    }
+    let rt = Runtime::new("hooks-emptyenv");
+    let id = rt.id("c");
+    let envs = hook_environments(&b, &rt, &id);
+    for (kind, env) in HookKind::ALL.iter().zip(&envs) {
+        assert!(env.is_empty(), "{} env: {env:?}", kind.key());
+    }
+    // Each hook did run.
+    for kind in HookKind::ALL {
+        assert!(
+            b.rootfs().join(format!("env-{}", kind.key())).exists(),
+            "{} did not run",
+            kind.key()
+        );
+    }
+    rt.assert_nothing_left(&b, &id);
+}

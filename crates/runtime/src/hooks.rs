@@ -1,6 +1,11 @@
 //! OCI hooks: the six kinds, the container state on stdin, timeouts.
 //!
-//! Each hook runs with exactly its configured argv and environment. Its stdin, stdout and
+//! Each hook runs with exactly its configured argv, and its `env` when it has one (an empty
+//! list included). A hook without `env` gets what runc's gets (Go's exec with a nil Env
+//! inherits): in the runtime's namespace (prestart, createRuntime, poststart, poststop) husk's
+//! own environment; in the container's (createContainer, startContainer) the container
+//! process's `process.env`, one entry per name, plus HOME for startContainer, which the
+//! container's init passes to [`run_with_default_env`]. Its stdin, stdout and
 //! stderr are memfds rather than pipes: the state is there in full before the hook starts (a
 //! hook that does not read it cannot block us or raise SIGPIPE), and the output can never fill
 //! a pipe while we wait. We wait on a pidfd with poll(2), so a timeout needs no thread.
@@ -106,12 +111,57 @@ fn io_reason(e: &io::Error) -> String {
     }
 }
 
+/// The environment of a hook that has no `env`.
+#[derive(Debug, Clone, Copy)]
+enum DefaultEnv<'a> {
+    /// husk's own.
+    Inherit,
+    /// Exactly this list (one entry per name).
+    List(&'a [String]),
+}
+
+impl HookKind {
+    /// Whether the hook runs in the runtime's namespace (rather than in the container's).
+    pub fn in_runtime_namespace(self) -> bool {
+        !matches!(self, HookKind::CreateContainer | HookKind::StartContainer)
+    }
+}
+
 /// Run the hooks of one kind in order, each with `state_json` on stdin. The first failure
 /// stops the run and is returned, except for `poststop`: the spec wants every poststop hook
 /// run and a failure only logged as a warning, so those are logged here and `Ok` is returned.
+/// A hook without `env` inherits husk's environment if it runs in the runtime's namespace,
+/// and gets an empty one otherwise: the in-container kinds want [`run_with_default_env`].
 pub fn run(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
+    let default = if kind.in_runtime_namespace() {
+        DefaultEnv::Inherit
+    } else {
+        DefaultEnv::List(&[])
+    };
+    run_all(kind, hooks, state_json, default)
+}
+
+/// Like [`run`], but a hook without `env` gets `default_env` (merged to one entry per name,
+/// the last value winning): for createContainer and startContainer hooks, the container
+/// process's environment as it is at that point, as runc gives them.
+pub fn run_with_default_env(
+    kind: HookKind,
+    hooks: &[Hook],
+    state_json: &[u8],
+    default_env: &[String],
+) -> Result<(), HookError> {
+    let merged = crate::process::exec_path::merge_env(default_env.iter().cloned());
+    run_all(kind, hooks, state_json, DefaultEnv::List(&merged))
+}
+
+fn run_all(
+    kind: HookKind,
+    hooks: &[Hook],
+    state_json: &[u8],
+    default: DefaultEnv<'_>,
+) -> Result<(), HookError> {
     for (index, hook) in hooks.iter().enumerate() {
-        match run_one(kind, index, hook, state_json) {
+        match run_one(kind, index, hook, state_json, default) {
             Ok(()) => {}
             Err(e) if kind == HookKind::Poststop => tracing::warn!("{e}"),
             Err(e) => return Err(e),
@@ -207,7 +257,13 @@ fn wait_until(
     }
 }
 
-fn run_one(kind: HookKind, index: usize, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
+fn run_one(
+    kind: HookKind,
+    index: usize,
+    hook: &Hook,
+    state_json: &[u8],
+    default: DefaultEnv<'_>,
+) -> Result<(), HookError> {
     let path: &Path = hook.path();
     let run_err = |what: &'static str, e: io::Error| HookError::Run {
         kind,
@@ -232,8 +288,15 @@ fn run_one(kind: HookKind, index: usize, hook: &Hook, state_json: &[u8]) -> Resu
     if let Some((argv0, rest)) = hook.args().as_deref().and_then(|a| a.split_first()) {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
-    for entry in hook.env().iter().flatten() {
+    let env = match (hook.env(), default) {
+        (Some(env), _) => Some(env.as_slice()),
+        (None, DefaultEnv::List(env)) => Some(env),
+        (None, DefaultEnv::Inherit) => None,
+    };
+    if env.is_some() {
+        cmd.env_clear();
+    }
+    for entry in env.into_iter().flatten() {
         match entry.split_once('=') {
             Some((k, v)) if !k.is_empty() => {
                 cmd.env(k, v);
@@ -469,6 +532,67 @@ mod tests {
         let mut want = env.to_vec();
         want.sort();
         assert_eq!(got, want);
+    }
+
+    /// The environment a hook started with, sorted.
+    fn hook_env(kind: HookKind, env: Option<&[String]>, default: Option<&[String]>) -> Vec<String> {
+        let out = TempPath::new("env");
+        // The output path travels in the args: the env is what is being tested.
+        let mut h = hook(
+            "/bin/sh",
+            &[
+                "sh",
+                "-c",
+                "tr '\\0' '\\n' < /proc/$$/environ > \"$0\"",
+                &out.0.to_string_lossy(),
+            ],
+            &[],
+            None,
+        );
+        h.set_env(env.map(<[String]>::to_vec));
+        let r = match default {
+            Some(d) => run_with_default_env(kind, &[h], b"{}", d),
+            None => run(kind, &[h], b"{}"),
+        };
+        assert!(r.is_ok(), "{r:?}");
+        let mut got: Vec<String> = out.read().lines().map(str::to_owned).collect();
+        got.sort();
+        got
+    }
+
+    #[test]
+    fn hook_without_env_in_the_runtime_namespace_inherits_ours() {
+        let mut ours: Vec<String> = std::env::vars_os()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect();
+        ours.sort();
+        for kind in [
+            HookKind::Prestart,
+            HookKind::CreateRuntime,
+            HookKind::Poststart,
+            HookKind::Poststop,
+        ] {
+            assert_eq!(hook_env(kind, None, None), ours, "{kind}");
+            // An explicit env, even an empty one, is exactly that.
+            assert!(hook_env(kind, Some(&[]), None).is_empty(), "{kind}");
+            assert_eq!(hook_env(kind, Some(&["X=1".into()]), None), ["X=1"], "{kind}");
+        }
+        // In the container's namespace, without a default: nothing.
+        assert!(hook_env(HookKind::CreateContainer, None, None).is_empty());
+    }
+
+    #[test]
+    fn hook_without_env_gets_the_default_merged() {
+        let default = ["A=1", "B=2", "A=3"].map(String::from);
+        assert_eq!(
+            hook_env(HookKind::StartContainer, None, Some(&default)),
+            ["A=3", "B=2"]
+        );
+        assert!(hook_env(HookKind::StartContainer, Some(&[]), Some(&default)).is_empty());
+        assert_eq!(
+            hook_env(HookKind::StartContainer, Some(&["X=1".into()]), Some(&default)),
+            ["X=1"]
+        );
     }
 
     #[test]
