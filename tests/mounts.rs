@@ -455,3 +455,85 @@ fn no_pivot_runs_with_move_and_chroot() {
     assert!(out.stdout.starts_with("rootfs\n"), "{}", out.stdout);
     rt.assert_nothing_left(&b, &id);
 }
+
+/// The access-time setting of a mount as mountinfo shows it: `noatime`, `relatime`, or
+/// `strictatime` (neither word), plus `nodiratime` if set.
+fn atime_of(m: &MountInfo) -> String {
+    let atime = if m.mount_opts.iter().any(|o| o == "noatime") {
+        "noatime"
+    } else if m.mount_opts.iter().any(|o| o == "relatime") {
+        "relatime"
+    } else {
+        "strictatime"
+    };
+    if m.mount_opts.iter().any(|o| o == "nodiratime") {
+        format!("{atime},nodiratime")
+    } else {
+        atime.to_string()
+    }
+}
+
+#[test]
+fn recursive_atime_options_on_an_rbind_mount() {
+    // The source (on a relatime filesystem) has a relatime tmpfs beneath it; the result must
+    // reach both. The access-time setting is one value: `r<value>` selects it, `rno<value>`
+    // and `ratime` only turn that value off (relatime unless another one was selected), as
+    // mount_setattr(2) and runc's table have it.
+    let dir = HostDir::with_tmpfs("rbind-atime", "sub");
+    let src = dir.path_str();
+    let cases: &[(&[&str], &str)] = &[
+        (&["rnoatime"], "noatime"),
+        (&["rrelatime"], "relatime"),
+        (&["rnorelatime"], "relatime"),
+        (&["rstrictatime"], "strictatime"),
+        (&["rdiratime"], "relatime"),
+        (&["rnodiratime"], "relatime,nodiratime"),
+        (&["rnoatime", "rnorelatime"], "noatime"),
+        (&["rstrictatime", "rnorelatime"], "strictatime"),
+        (&["rstrictatime", "ratime"], "strictatime"),
+        (&["rnoatime", "rnostrictatime"], "noatime"),
+        (&["rnoatime", "rnodiratime"], "noatime,nodiratime"),
+    ];
+    // A later option turns off an earlier one, as everywhere in the list (`rro,rrw`). runc
+    // 1.1.5 lets a set attribute win over any clear (the kernel applies attr_clr, then
+    // attr_set); later runc takes the last one, as husk.
+    let later_wins: &[(&[&str], &str)] = &[
+        (&["rnoatime", "ratime"], "relatime"),
+        (&["rstrictatime", "rnostrictatime"], "relatime"),
+        (&["rnodiratime", "rdiratime"], "relatime"),
+    ];
+    let mut cases = cases.to_vec();
+    if flavor() != Flavor::Runc {
+        cases.extend_from_slice(later_wins);
+    }
+    let mut b = Bundle::new("mnt-ratime");
+    for (i, (opts, _)) in cases.iter().enumerate() {
+        let mut all = vec!["rbind"];
+        all.extend_from_slice(opts);
+        b.add_mount(&format!("/a{i}"), "bind", &src, &all);
+    }
+    let (_, mi) = run_with_mountinfo(&mut b, "true", "mnt-ratime");
+    for (i, (opts, want)) in cases.iter().enumerate() {
+        for path in [format!("/a{i}"), format!("/a{i}/sub")] {
+            let m = mount_at(&mi, &path);
+            assert_eq!(atime_of(m), *want, "{opts:?} on {path}: {m:?}");
+        }
+    }
+    // `ratime` and `rnostrictatime` alone: relatime. runc 1.1.5 passes mount_setattr a part
+    // of MOUNT_ATTR__ATIME in attr_clr for them and fails with EINVAL (fixed in runc by
+    // opencontainers/runc#5098).
+    for opt in ["ratime", "rnostrictatime"] {
+        let mut b = Bundle::new("mnt-ratime1");
+        b.add_mount("/a", "bind", &src, &["rbind", opt]);
+        if flavor() == Flavor::Runc {
+            b.sh("true");
+            run_fails(&b, "mnt-ratime1", "", "invalid argument");
+            continue;
+        }
+        let (_, mi) = run_with_mountinfo(&mut b, "true", "mnt-ratime1");
+        for path in ["/a", "/a/sub"] {
+            let m = mount_at(&mi, path);
+            assert_eq!(atime_of(m), "relatime", "{opt} on {path}: {m:?}");
+        }
+    }
+}

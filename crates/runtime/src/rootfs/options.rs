@@ -200,7 +200,15 @@ impl MountOptions {
 
     fn rec_clr(&mut self, a: u64) {
         self.attr_set &= !a;
-        self.attr_clr |= a;
+        if a & !attr::ATIME_MASK == 0 {
+            // Turning one access-time value off (`ratime`, `rnorelatime`, `rnostrictatime`)
+            // also needs the whole mask in attr_clr: a part of it is EINVAL. Whatever other
+            // value was asked for stays; with none, the kernel's zero value, relatime, applies
+            // (as in runc, opencontainers/runc#5098).
+            self.attr_clr |= attr::ATIME_MASK;
+        } else {
+            self.attr_clr |= a;
+        }
     }
 }
 
@@ -293,12 +301,15 @@ fn parse_one(o: &mut MountOptions, opt: &str) -> Result<(), RootfsError> {
         "rdiratime" => o.rec_clr(attr::NODIRATIME),
         "rnosymfollow" => o.rec_set(attr::NOSYMFOLLOW),
         "rsymfollow" => o.rec_clr(attr::NOSYMFOLLOW),
+        // The access-time setting is one value (relatime, noatime or strictatime): `r<value>`
+        // selects it, `rno<value>` (and `ratime`, "not noatime") only turns that value off,
+        // which leaves relatime unless another value was selected. runc's table.
         "rnoatime" => o.rec_set(attr::NOATIME),
+        "ratime" => o.rec_clr(attr::NOATIME),
         "rstrictatime" => o.rec_set(attr::STRICTATIME),
-        // atime = "not noatime", norelatime = "not relatime" (strictatime), the kernel's default
-        // otherwise is relatime.
-        "ratime" | "rrelatime" | "rnostrictatime" => o.rec_set(attr::RELATIME),
-        "rnorelatime" => o.rec_set(attr::STRICTATIME),
+        "rnostrictatime" => o.rec_clr(attr::STRICTATIME),
+        "rrelatime" => o.rec_set(attr::RELATIME),
+        "rnorelatime" => o.rec_clr(attr::RELATIME),
         _ => {
             if let Some(p) = propagation_flags(opt) {
                 o.propagation.push(p);
@@ -564,11 +575,25 @@ mod tests {
         );
         let o = ok(&["rnoatime", "ratime"]);
         assert_eq!((o.attr_set, o.attr_clr), (attr::RELATIME, attr::ATIME_MASK));
-        let o = ok(&["rnorelatime"]);
-        assert_eq!(
-            (o.attr_set, o.attr_clr),
-            (attr::STRICTATIME, attr::ATIME_MASK)
-        );
+        // Turning a value off leaves relatime (0), or the value selected before.
+        for (opts, set) in [
+            (&["rnorelatime"][..], attr::RELATIME),
+            (&["ratime"], attr::RELATIME),
+            (&["rnostrictatime"], attr::RELATIME),
+            (&["rnoatime", "rnorelatime"], attr::NOATIME),
+            (&["rstrictatime", "rnorelatime"], attr::STRICTATIME),
+            (&["rstrictatime", "ratime"], attr::STRICTATIME),
+            (&["rnoatime", "rnostrictatime"], attr::NOATIME),
+            (&["rstrictatime", "rnostrictatime"], attr::RELATIME),
+        ] {
+            let o = ok(opts);
+            assert_eq!((o.attr_set, o.attr_clr), (set, attr::ATIME_MASK), "{opts:?}");
+        }
+        // diratime is a flag of its own, outside the access-time value.
+        let o = ok(&["rnodiratime"]);
+        assert_eq!((o.attr_set, o.attr_clr), (attr::NODIRATIME, 0));
+        let o = ok(&["rnodiratime", "rdiratime"]);
+        assert_eq!((o.attr_set, o.attr_clr), (0, attr::NODIRATIME));
         assert!(!ok(&["ro"]).has_recursive_attrs());
     }
 
