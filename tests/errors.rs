@@ -482,3 +482,67 @@ fn network_sysctl_without_a_network_namespace_is_refused() {
         "net.ipv4.ip_forward",
     );
 }
+
+/// A createRuntime hook that SIGKILLs the container init (the pid of the state on stdin).
+fn init_killing_hook() -> Hook {
+    Hook::sh("pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); kill -9 $pid")
+}
+
+#[test]
+fn init_killed_during_create_is_reported_as_such() {
+    let mut b = Bundle::new("err-init-killed");
+    b.args(&["sleep", "300"]);
+    b.add_hook(HookKind::CreateRuntime, init_killing_hook());
+    assert_create_fails(
+        &b,
+        "err-init-killed",
+        "container init was killed by SIGKILL during create",
+        // "read init-p: connection reset by peer" or "write init-p: broken pipe".
+        "init-p: ",
+    );
+    // Not a channel error, and no OOM kill to speak of.
+    let rt = Runtime::new("err-init-killed");
+    let id = rt.id("c");
+    let out = rt.create(&b, &id);
+    out.assert_fail();
+    if flavor() == Flavor::Husk {
+        let text = out.messages();
+        assert!(!text.contains("sync channel") && !text.contains("OOM"), "{text}");
+    }
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn init_killed_after_forking_into_its_pid_namespace() {
+    // With a time namespace husk's init forks into the new pid namespace: the process that
+    // dies is not husk's child under `create` (no status to read) but is under `run` (a
+    // subreaper). Either way: no channel error, and nothing left. (runc 1.1.5 has no time
+    // namespaces.)
+    if flavor() != Flavor::Husk {
+        return;
+    }
+    let mut b = Bundle::new("err-init-killed-fork");
+    b.args(&["sleep", "300"]).namespace("time", None);
+    b.add_hook(HookKind::CreateRuntime, init_killing_hook());
+    assert_create_fails(&b, "err-init-killed-fork", "during create", "");
+    let rt = Runtime::new("err-init-killed-fork");
+    let id = rt.id("r");
+    rt.run_capture(&b, &id)
+        .assert_error("container init was killed by SIGKILL during create", "");
+    rt.assert_nothing_left(&b, &id);
+}
+
+#[test]
+fn init_killed_by_its_memory_limit_during_create() {
+    // 64 KiB is far too little for init to get to the user process. runc sets the limit
+    // after init joined the cgroup, and refuses one below its usage.
+    let mut b = Bundle::new("err-init-oom");
+    b.set("/linux/resources/memory/limit", json!(65536));
+    assert_create_fails(
+        &b,
+        "err-init-oom",
+        "container init was killed by SIGKILL during create (the memory cgroup recorded an \
+         OOM kill: linux.resources.memory.limit 65536 is too small)",
+        "unable to set memory limit",
+    );
+}

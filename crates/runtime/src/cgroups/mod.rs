@@ -322,6 +322,21 @@ impl Cgroup {
             None => Ok(()),
         }
     }
+
+    /// How many processes the memory controller has OOM-killed in this cgroup: cgroup2's
+    /// `memory.events` `oom_kill`, else the v1 memory hierarchy's `memory.oom_control`
+    /// `oom_kill` (Linux 4.13+). `None` when neither can be read (no memory controller, or the
+    /// cgroup is gone).
+    pub fn oom_kills(&self) -> Option<u64> {
+        let read = |file: PathBuf| -> Option<u64> {
+            let text = fs::read_to_string(file).ok()?;
+            stats::parse_flat_keyed(&text).get("oom_kill").copied()
+        };
+        self.unified
+            .as_ref()
+            .and_then(|u| read(u.join("memory.events")))
+            .or_else(|| read(self.subsystems.get("memory")?.join("memory.oom_control")))
+    }
 }
 
 /// Pids in a `cgroup.procs` text; lines that are not numbers are logged and skipped.

@@ -250,10 +250,16 @@ impl Runtime {
         // by path); init has not started using it.
         crate::extras::netdev::move_into(&spec, &plan, child.as_raw())
             .map_err(|e| Error::Other(e.to_string()))?;
-        parent_chan.send(&Msg::Go)?;
+        // A channel that fails or ends while init is dead means init died: say how.
+        let limit = memory_limit(&spec);
+        parent_chan
+            .send(&Msg::Go)
+            .map_err(|e| init_gone(e, child, &mut cleanup.pids, &cgroup, limit))?;
         let mut pid = child;
         loop {
-            let (msg, fd) = parent_chan.recv_with_fd()?;
+            let (msg, fd) = parent_chan
+                .recv_with_fd()
+                .map_err(|e| init_gone(e, pid, &mut cleanup.pids, &cgroup, limit))?;
             match msg {
                 Some(Msg::Pid(p)) => {
                     let _ = waitpid(child, None);
@@ -268,7 +274,9 @@ impl Runtime {
                         let _ = parent_chan.send(&Msg::Error(e.to_string()));
                         return Err(e.into());
                     }
-                    parent_chan.send(&Msg::HooksDone)?;
+                    parent_chan
+                        .send(&Msg::HooksDone)
+                        .map_err(|e| init_gone(e, pid, &mut cleanup.pids, &cgroup, limit))?;
                 }
                 Some(Msg::SeccompListener) => {
                     let listener = fd.ok_or_else(|| {
@@ -288,7 +296,12 @@ impl Runtime {
                     ))
                     .into())
                 }
-                None => return Err(init_died(pid).into()),
+                None => {
+                    let closed = ProcessError::Protocol(format!(
+                        "container init {pid} closed the channel during create without reporting an error"
+                    ));
+                    return Err(init_gone(closed, pid, &mut cleanup.pids, &cgroup, limit).into());
+                }
             }
         }
         st.pid = pid.as_raw();
@@ -397,15 +410,90 @@ fn write_id_maps(spec: &Spec, pid: Pid) -> Result<()> {
     crate::namespaces::write_id_maps(pid.as_raw(), uid, gid).map_err(Error::Other)
 }
 
-/// Why init went away without a word: its wait status.
-fn init_died(pid: Pid) -> ProcessError {
-    let how = match waitpid(pid, None) {
-        Ok(s) => format!("{s:?}"),
-        Err(e) => format!("{e}"),
+/// How a container init that broke off the sync protocol ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InitEnd {
+    Exited(i32),
+    Killed(Signal),
+    /// Gone, but not husk's child (it was forked into its pid namespace): no status to read.
+    Gone,
+}
+
+/// `linux.resources.memory.limit`, if set.
+fn memory_limit(spec: &Spec) -> Option<i64> {
+    spec.linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .memory()
+        .as_ref()?
+        .limit()
+}
+
+/// `e` came from the sync channel with init `pid`: if init is dead, the error is its death
+/// (reaped, and dropped from `pids` so that the clean-up kills no recycled pid), said with
+/// its exit status or signal and whether the memory cgroup OOM-killed something; otherwise
+/// `e` as it is.
+fn init_gone(
+    e: ProcessError,
+    pid: Pid,
+    pids: &mut Vec<Pid>,
+    cgroup: &Cgroup,
+    limit: Option<i64>,
+) -> ProcessError {
+    let Some(end) = reap_dead_init(pid) else {
+        return e;
     };
-    ProcessError::Init(format!(
-        "container init {pid} exited during setup without reporting an error ({how})"
-    ))
+    if end != InitEnd::Gone {
+        pids.retain(|p| *p != pid);
+    }
+    tracing::debug!(pid = pid.as_raw(), cause = %e, "container init died during create");
+    ProcessError::Init(init_death_message(end, cgroup.oom_kills(), limit))
+}
+
+/// Whether `pid` is dead, reaping it if it is our child; `None` while it is alive. A
+/// process's sockets close while it exits, a moment before it becomes a zombie, so a broken
+/// channel gets up to a second for that.
+fn reap_dead_init(pid: Pid) -> Option<InitEnd> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Some(InitEnd::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(InitEnd::Killed(sig)),
+            Ok(_) | Err(Errno::EINTR) => {}
+            // Not our child: dead once /proc has nothing but (at most) a zombie of it.
+            Err(Errno::ECHILD) => {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+                if matches!(state, None | Some('Z') | Some('X')) {
+                    return Some(InitEnd::Gone);
+                }
+            }
+            Err(_) => return None,
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `container init was killed by SIGKILL during create (the memory cgroup recorded an OOM
+/// kill: linux.resources.memory.limit 65536 is too small)`.
+fn init_death_message(end: InitEnd, oom_kills: Option<u64>, limit: Option<i64>) -> String {
+    let what = match end {
+        InitEnd::Killed(sig) => format!("container init was killed by {sig} during create"),
+        InitEnd::Exited(code) => format!("container init exited with status {code} during create"),
+        InitEnd::Gone => "container init exited during create".to_string(),
+    };
+    match (oom_kills.unwrap_or(0), limit) {
+        (0, _) => what,
+        (_, Some(l)) => format!(
+            "{what} (the memory cgroup recorded an OOM kill: linux.resources.memory.limit {l} is too small)"
+        ),
+        (_, None) => format!("{what} (the memory cgroup recorded an OOM kill)"),
+    }
 }
 
 /// Writes the pid file atomically (tmp + rename), digits only.
@@ -441,4 +529,39 @@ fn owner_name() -> String {
             })
         })
         .unwrap_or(uid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_death_messages() {
+        assert_eq!(
+            init_death_message(InitEnd::Killed(Signal::SIGKILL), Some(0), Some(65536)),
+            "container init was killed by SIGKILL during create"
+        );
+        assert_eq!(
+            init_death_message(InitEnd::Killed(Signal::SIGKILL), Some(1), Some(65536)),
+            "container init was killed by SIGKILL during create (the memory cgroup recorded an \
+             OOM kill: linux.resources.memory.limit 65536 is too small)"
+        );
+        assert_eq!(
+            init_death_message(InitEnd::Killed(Signal::SIGKILL), Some(2), None),
+            "container init was killed by SIGKILL during create (the memory cgroup recorded an OOM kill)"
+        );
+        assert_eq!(
+            init_death_message(InitEnd::Exited(3), None, Some(1)),
+            "container init exited with status 3 during create"
+        );
+        assert_eq!(
+            init_death_message(InitEnd::Gone, None, None),
+            "container init exited during create"
+        );
+    }
+
+    #[test]
+    fn a_live_process_is_not_dead() {
+        assert_eq!(reap_dead_init(nix::unistd::getpid()), None);
+    }
 }
