@@ -59,20 +59,17 @@ impl CapSets {
 }
 
 impl CapSets {
-    /// Refuses what no process can have, whatever the runtime holds: an inheritable or
-    /// ambient capability outside the bounding set. The kernel refuses capset for the first
-    /// (runc fails the create with "unable to apply caps: operation not permitted"); runc
-    /// drops the second silently, husk refuses it (docs/runc-differences.md). An ambient
-    /// capability that is not also permitted and inheritable is only skipped, as in runc:
-    /// `runc spec` itself writes ambient capabilities without an inheritable set.
+    /// Refuses what no process can have, whatever the runtime holds: an inheritable
+    /// capability outside the bounding set (the kernel refuses the capset; runc fails the
+    /// create with "unable to apply caps: operation not permitted"). Ambient capabilities that
+    /// cannot be raised are skipped instead, as runc does (`security::apply_identity`): `runc
+    /// spec` writes ambient capabilities without an inheritable set, and a config whose
+    /// bounding set was trimmed keeps runc's ambient list.
     pub fn check(&self) -> Result<(), SecurityError> {
-        let outside = |set: &[KernelCap]| set.iter().find(|c| !self.bounding.contains(c)).copied();
-        for (set, name) in [(&self.inheritable, "inheritable"), (&self.ambient, "ambient")] {
-            if let Some(cap) = outside(set) {
-                return Err(SecurityError::Refused(format!(
-                    "process.capabilities.{name}: {cap} cannot be applied: it is not in process.capabilities.bounding"
-                )));
-            }
+        if let Some(cap) = self.inheritable.iter().find(|c| !self.bounding.contains(c)) {
+            return Err(SecurityError::Refused(format!(
+                "process.capabilities.inheritable: {cap} cannot be applied: it is not in process.capabilities.bounding"
+            )));
         }
         Ok(())
     }
@@ -180,9 +177,10 @@ mod tests {
             err(r#"{"bounding":["CAP_KILL"],"permitted":["CAP_KILL"],"inheritable":["CAP_KILL","CAP_NET_RAW"]}"#),
             "process.capabilities.inheritable: CAP_NET_RAW cannot be applied: it is not in process.capabilities.bounding"
         );
+        // Ambient outside the bounding set: skipped later (as runc), not refused.
         assert_eq!(
             err(r#"{"bounding":["CAP_KILL"],"permitted":["CAP_KILL"],"inheritable":["CAP_KILL"],"ambient":["CAP_MKNOD"]}"#),
-            "process.capabilities.ambient: CAP_MKNOD cannot be applied: it is not in process.capabilities.bounding"
+            ""
         );
         // Ambient without inheritable (what `runc spec` writes): skipped later, not refused.
         assert_eq!(

@@ -92,10 +92,14 @@ fn plan(wanted: &CapSets, kernel: &CapsHashSet, now: &Held) -> (CapSets, Vec<Ski
         }
     });
     let ambient = keep(&wanted.ambient, "ambient", &|c| {
-        Verdict::skip_if(
-            !(permitted.contains(c) && inheritable.contains(c)),
-            "not both permitted and inheritable",
-        )
+        if !wanted.bounding.contains(c) {
+            Verdict::Skip(AMBIENT_OUTSIDE_BOUNDING)
+        } else {
+            Verdict::skip_if(
+                !(permitted.contains(c) && inheritable.contains(c)),
+                "not both permitted and inheritable",
+            )
+        }
     });
     (
         CapSets {
@@ -108,6 +112,10 @@ fn plan(wanted: &CapSets, kernel: &CapsHashSet, now: &Held) -> (CapSets, Vec<Ski
         skipped,
     )
 }
+
+/// Why an ambient capability is skipped with a warning rather than at debug level (the
+/// others are routine: `runc spec` asks for ambient capabilities it does not make inheritable).
+const AMBIENT_OUTSIDE_BOUNDING: &str = "not in the bounding set";
 
 /// What [`plan`] does with one capability.
 enum Verdict {
@@ -151,9 +159,9 @@ impl FinalCaps {
 /// for) -> setresgid -> setresuid -> effective/permitted/inheritable as configured, in one
 /// capset -> ambient (cleared, then each configured one raised) -> umask if set.
 /// Without `process.capabilities`, every set ends up empty. Capabilities that cannot be had
-/// (unknown to the kernel, not held by husk itself) are skipped with a warning; capabilities
-/// no process could have ([`CapSets::check`]) fail with an error naming the capability and
-/// the set.
+/// (unknown to the kernel, not held by husk itself, ambient but outside the bounding set) are
+/// skipped with a warning, as runc skips them; an inheritable capability outside the bounding
+/// set ([`CapSets::check`]) fails with an error naming the capability and the set.
 ///
 /// With `hold_sys_admin`, CAP_SYS_ADMIN stays effective and permitted (if held now), so that
 /// a seccomp filter can still be installed without no_new_privs after everything else here
@@ -187,7 +195,7 @@ pub fn apply_identity(
     };
     let (sets, skipped) = plan(&wanted, &all, &now);
     for (cap, set, why) in skipped {
-        if set == "ambient" {
+        if set == "ambient" && why != AMBIENT_OUTSIDE_BOUNDING {
             tracing::debug!(capability = %cap, set, "capability skipped: {why}");
         } else {
             tracing::warn!(capability = %cap, set, "capability skipped: {why}");
@@ -287,7 +295,7 @@ mod tests {
             effective: vec![CAP_KILL, CAP_SYS_RESOURCE, CAP_NET_RAW],
             permitted: vec![CAP_KILL, CAP_SYS_RESOURCE],
             inheritable: vec![CAP_KILL, CAP_CHOWN, CAP_SYS_RESOURCE],
-            ambient: vec![CAP_KILL, CAP_SYS_RESOURCE],
+            ambient: vec![CAP_KILL, CAP_SYS_RESOURCE, CAP_MKNOD],
         };
         let (sets, skipped) = plan(&wanted, &::caps::all(), &held_here());
         assert_eq!(sets.bounding, [CAP_CHOWN, CAP_KILL]);
@@ -303,9 +311,11 @@ mod tests {
                 "effective:CAP_SYS_RESOURCE",
                 "effective:CAP_NET_RAW",
                 "inheritable:CAP_SYS_RESOURCE",
-                "ambient:CAP_SYS_RESOURCE"
+                "ambient:CAP_SYS_RESOURCE",
+                "ambient:CAP_MKNOD"
             ]
         );
+        assert_eq!(skipped[6].2, AMBIENT_OUTSIDE_BOUNDING);
         assert!(wanted.check().is_ok());
     }
 
