@@ -34,6 +34,20 @@ fn env_is_exactly_the_configured_one() {
     );
 }
 
+/// A name given twice in process.env (configs built by layering, e.g. an image's PATH and a
+/// user's) reaches the program once, with the last value, where the name first appeared:
+/// what runc's init does, so getenv() and the program's whole environment agree.
+#[test]
+fn duplicate_env_names_keep_the_last_value() {
+    let mut b = Bundle::new("env-dup");
+    b.set(
+        "/process/env",
+        json!(["PATH=/usr/bin:/bin", "A=1", "B=x", "A=2", "PATH=/bin"]),
+    );
+    b.sh("tr '\\0' '\\n' < /proc/1/environ | grep -v '^HOME='; echo \"A is $A\"");
+    assert_eq!(run_ok(&b, "env-dup"), "PATH=/bin\nA=2\nB=x\nA is 2\n");
+}
+
 #[test]
 fn home_is_set_from_passwd_when_missing() {
     let mut b = Bundle::new("env-home");

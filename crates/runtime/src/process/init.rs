@@ -124,10 +124,16 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         a.chan.send(&Msg::RunHooks)?;
         a.chan.expect(&Msg::HooksDone)?;
     }
+    // One entry per name, the last value where the name first appears (runc's init sets
+    // each entry in turn): getenv() and the program's own view agree. In-container hooks
+    // without `env` get it too, as in runc (startContainer with HOME, added below).
+    let env = process.env().iter().flatten().chain(&a.extra_env).cloned();
+    let mut env = exec_path::merge_env(env);
     if let Some(hs) = spec_hooks.and_then(|h| h.create_container().as_ref()) {
         nix::unistd::chdir(a.rootfs)
             .map_err(ProcessError::sys(format!("chdir to rootfs {}", a.rootfs.display())))?;
-        hooks::run(HookKind::CreateContainer, hs, &in_container_state(a, Status::Creating))?;
+        let state = in_container_state(a, Status::Creating);
+        hooks::run_with_default_env(HookKind::CreateContainer, hs, &state, &env)?;
     }
     let cwd = process.cwd();
     rootfs::pivot(a.rootfs, switch)?;
@@ -153,8 +159,6 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     // container's root, which getcwd reports as "(unreachable)/...": refuse it.
     security::check_cwd_inside_root(cwd)?;
     let args = process.args().clone().unwrap_or_default();
-    let mut env = process.env().clone().unwrap_or_default();
-    env.extend(a.extra_env.iter().cloned());
     env.extend(exec_path::home_env(&env, process.user().uid()));
     let arg0 = args.first().map(String::as_str).unwrap_or_default();
     let exe = exec_path::resolve(arg0, exec_path::path_from_env(&env), cwd)
@@ -195,7 +199,8 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     // execve itself, or the cause of the failure, which it reports as its own error.
     let mut last_steps = || -> Result<(), ProcessError> {
         if let Some(hs) = spec_hooks.and_then(|h| h.start_container().as_ref()) {
-            hooks::run(HookKind::StartContainer, hs, &in_container_state(a, Status::Created))?;
+            let state = in_container_state(a, Status::Created);
+            hooks::run_with_default_env(HookKind::StartContainer, hs, &state, &env)?;
         }
         reset_signal_dispositions();
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
