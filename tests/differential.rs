@@ -433,7 +433,7 @@ fn hand_written(files: &HostFiles) -> Vec<Case> {
         c["process"]["oomScoreAdj"] = json!(300);
         c["process"]["env"] = json!(["PATH=/bin", "A=1", "A=2", "B=x=y", "EMPTY="]);
     });
-    // Capabilities outside the bounding set: runc fails such a create.
+    // Capabilities outside the bounding set: runc fails the inheritable one, skips the ambient one.
     add("inheritable-outside-bounding", &|c| {
         c["process"]["capabilities"]["inheritable"] = json!(["CAP_KILL", "CAP_SYS_ADMIN"]);
     });
@@ -963,7 +963,12 @@ fn hook_fields(b: &Bundle, id: &str, prefix: &str, obs: &mut Obs) {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
-            obs.set(format!("{prefix}hook.{k}.env"), format!("{list:?}"));
+            // Two fields: what the hook gets (sorted), and in which order (husk starts hooks
+            // with std's Command, which sorts: a listed, cosmetic difference).
+            let mut sorted = list.clone();
+            sorted.sort();
+            obs.set(format!("{prefix}hook.{k}.env"), format!("{sorted:?}"));
+            obs.set(format!("{prefix}hook.{k}.env.order"), format!("{list:?}"));
         }
     }
 }
