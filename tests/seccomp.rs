@@ -121,12 +121,17 @@ fn call(nr: libc::c_long, args: &[u64]) -> String {
 fn run_probe(name: &str, seccomp: Value, calls: &[String]) -> Vec<(i64, i32)> {
     let mut b = Bundle::new(name);
     b.set("/linux/seccomp", seccomp);
-    probe_calls(&mut b, calls);
+    run_probe_in(&mut b, name, calls)
+}
+
+/// Runs the probe making `calls` in `b` (configured by the caller); the (ret, errno) of each.
+fn run_probe_in(b: &mut Bundle, name: &str, calls: &[String]) -> Vec<(i64, i32)> {
+    probe_calls(b, calls);
     let rt = Runtime::new(name);
     let id = rt.id("c");
-    let out = rt.run_capture(&b, &id);
+    let out = rt.run_capture(b, &id);
     out.assert_ok();
-    rt.assert_nothing_left(&b, &id);
+    rt.assert_nothing_left(b, &id);
     let r = results(&out.stdout);
     assert_eq!(
         r.len(),
@@ -450,17 +455,8 @@ fn allow_list_runs(name: &str, no_new_privs: bool, userns: bool) {
     if userns {
         b.userns(300000, 65536);
     }
-    probe_calls(
-        &mut b,
-        &[call(libc::SYS_close_range, &[1000, 1000, 0]), call(libc::SYS_getppid, &[])],
-    );
-    let rt = Runtime::new(name);
-    let id = rt.id("c");
-    let out = rt.run_capture(&b, &id);
-    out.assert_ok();
-    rt.assert_nothing_left(&b, &id);
-    let r = results(&out.stdout);
-    assert_eq!(r.len(), 2, "probe output:\n{}\n{}", out.stdout, out.stderr);
+    let calls = [call(libc::SYS_close_range, &[1000, 1000, 0]), call(libc::SYS_getppid, &[])];
+    let r = run_probe_in(&mut b, name, &calls);
     assert_eq!(r[0], (-1, libc::EPERM), "close_range inside the container");
     assert_eq!(r[1], (0, 0), "getppid inside the container");
 }
