@@ -47,6 +47,11 @@ pub fn flag(typ: LinuxNamespaceType) -> CloneFlags {
 }
 
 impl NsPlan {
+    /// A new user namespace, or one joined by path.
+    pub fn in_userns(&self) -> bool {
+        self.new_user || self.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+    }
+
     pub fn from_spec(spec: &Spec) -> NsPlan {
         let mut plan = NsPlan {
             clone_flags: CloneFlags::empty(),

@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::Spec;
 
 use super::{CreateOpts, Runtime};
 use crate::cgroups::{self, Cgroup};
@@ -185,12 +185,7 @@ impl Runtime {
         let (cloned, in_unified) = clone_init(plan.clone_flags.bits(), &cgroup)?;
         // Without a user namespace init is host root and joins the v1 hierarchies itself,
         // which is far cheaper than our writing its pid (see Cgroup::join_self_v1).
-        let user_ns = plan.new_user
-            || plan
-                .joins
-                .iter()
-                .any(|(t, _)| *t == LinuxNamespaceType::User);
-        let self_join = !user_ns && (in_unified || cgroup.unified_path().is_none());
+        let self_join = !plan.in_userns() && (in_unified || cgroup.unified_path().is_none());
         let child = match cloned {
             Forked::Child => {
                 std::mem::forget(cleanup);

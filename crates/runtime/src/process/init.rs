@@ -79,7 +79,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     }
     namespaces::unshare(a.plan.unshare_flags)?;
     if a.plan.new_time {
-        write_time_offsets(a.spec, in_userns(a.plan))?;
+        write_time_offsets(a.spec, a.plan.in_userns())?;
     }
     if a.plan.needs_fork {
         match fork_process().map_err(ProcessError::sys("forking into the pid/time namespace"))? {
@@ -110,7 +110,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     rootfs::prepare(&rootfs::RootfsConfig {
         spec: a.spec,
         rootfs: a.rootfs,
-        in_userns: in_userns(a.plan),
+        in_userns: a.plan.in_userns(),
         idmapped: a.idmapped,
         switch,
     })?;
@@ -240,11 +240,6 @@ fn become_root() -> Result<(), ProcessError> {
     nix::unistd::setresgid(root, root, root).map_err(ProcessError::sys("setresgid(0)"))?;
     let root = Uid::from_raw(0);
     nix::unistd::setresuid(root, root, root).map_err(ProcessError::sys("setresuid(0)"))
-}
-
-/// A new user namespace, or one joined by path.
-fn in_userns(plan: &NsPlan) -> bool {
-    plan.new_user || plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
 }
 
 /// `linux.timeOffsets`, written by init itself once it has unshared the time namespace (its
