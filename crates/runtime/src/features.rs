@@ -41,8 +41,8 @@ pub fn features() -> Value {
             "cgroup": {
                 "v1": true,
                 "v2": true,
-                "systemd": false,
-                "systemdUser": false,
+                "systemd": true,
+                "systemdUser": true,
                 "rdma": true
             },
             "seccomp": {
@@ -91,7 +91,7 @@ mod tests {
         assert!(caps.iter().all(|c| c.as_str().unwrap().starts_with("CAP_")));
         assert_eq!(caps.first().unwrap(), "CAP_CHOWN");
         assert_eq!(linux["cgroup"]["v1"], true);
-        assert_eq!(linux["cgroup"]["systemd"], false);
+        assert_eq!(linux["cgroup"]["systemd"], true);
         assert_eq!(linux["cgroup"]["rdma"], true);
         let controllers = back["annotations"]["io.github.husk.cgroup.controllers"]
             .as_str()

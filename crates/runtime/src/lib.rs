@@ -4,6 +4,7 @@
 //! Unsafe code is denied everywhere except in [`sys`], the thin syscall layer.
 
 pub mod cgroups;
+pub mod dbus;
 pub mod error;
 pub mod extras;
 pub mod features;

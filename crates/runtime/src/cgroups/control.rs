@@ -70,6 +70,9 @@ impl Cgroup {
     pub fn update(&mut self, upd: &Resources) -> Result<(), CgroupError> {
         let mut merged = self.resources.clone();
         merged.merge(upd);
+        if let Some(unit) = &self.systemd {
+            super::systemd::set_properties(unit, &merged, !upd.devices.is_empty())?;
+        }
         self.manager()
             .apply(&merged, !upd.devices.is_empty(), true)?;
         self.resources = merged;

@@ -7,6 +7,9 @@
 //! the cgroup2 mount, so on a hybrid host the container also joins `/sys/fs/cgroup/unified`,
 //! as runc does. The path inside each hierarchy is `linux.cgroupsPath` (absolute or relative,
 //! both taken from the hierarchy root) or `/<id>` (runc's default).
+//!
+//! With `--systemd-cgroup` the cgroup is a systemd scope instead ([`systemd`]): systemd makes
+//! and removes it, husk finds it from init's `/proc/PID/cgroup` and manages it the same way.
 
 mod control;
 pub mod convert;
@@ -17,6 +20,7 @@ pub(crate) mod mountinfo;
 mod path;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 mod v1;
 mod v2;
 
@@ -47,10 +51,17 @@ pub const CONTROLLERS: &[&str] = &[
 /// Errors of the cgroup module; each names the path or field and the OS error.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
+    #[error("systemd cgroup driver: {what}: {source}")]
+    Systemd {
+        what: String,
+        #[source]
+        source: crate::dbus::DbusError,
+    },
     #[error(
-        "systemd cgroup driver is not supported yet (--systemd-cgroup): linux.cgroupsPath {path:?}"
+        "systemd cgroup driver (--systemd-cgroup): cannot reach systemd on {bus}: {reason} \
+         (is systemd running? without it, use the cgroupfs driver: no --systemd-cgroup)"
     )]
-    SystemdUnsupported { path: String },
+    SystemdUnavailable { bus: String, reason: String },
     #[error("invalid linux.cgroupsPath {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
     #[error("reading /proc/self/mountinfo: {}", io_errno(source))]
@@ -142,6 +153,9 @@ pub struct Cgroup {
     /// The resources applied so far (by create, then each update): what `update` merges into.
     #[serde(default, skip_serializing_if = "Resources::is_empty")]
     resources: Resources,
+    /// The systemd scope unit holding the cgroup (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<systemd::Unit>,
 }
 
 /// How eagerly a hierarchy's `cgroup.procs` is read by [`Cgroup::pids`], lower first.
@@ -160,12 +174,12 @@ impl Cgroup {
     /// pure v2 host the parents' `cgroup.subtree_control` get all their controllers (best
     /// effort); in a v1 cpuset hierarchy new cgroups get their parent's cpus and mems. On error
     /// everything created so far is removed again.
-    pub fn create(spec: &Spec, id: &str, systemd: bool) -> Result<Cgroup, CgroupError> {
+    pub fn create(spec: &Spec, id: &str) -> Result<Cgroup, CgroupError> {
         let cgroups_path = spec
             .linux()
             .as_ref()
             .and_then(|l| l.cgroups_path().as_deref());
-        let inner = path::inner_path(cgroups_path, id, systemd)?;
+        let inner = path::inner_path(cgroups_path, id)?;
         let text = fs::read_to_string("/proc/self/mountinfo")
             .map_err(|source| CgroupError::Mountinfo { source })?;
         let mut hierarchies = mountinfo::parse(&text);
@@ -217,6 +231,68 @@ impl Cgroup {
         }
         tracing::debug!(paths = ?cg.paths, "created cgroup");
         Ok(cg)
+    }
+
+    /// The cgroup of the systemd scope `unit` that holds process `pid`: its leaf in every
+    /// mounted hierarchy, from `/proc/PID/cgroup`. systemd made it and removes it with the unit.
+    pub fn of_scope(pid: i32, unit: systemd::Unit) -> Result<Cgroup, CgroupError> {
+        let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
+        let text = fs::read_to_string(&file).map_err(|source| CgroupError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let lines = crate::rootfs::mountinfo::parse_proc_cgroup(&text);
+        let mounts = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|source| CgroupError::Mountinfo { source })?;
+        let mut hierarchies = mountinfo::parse(&mounts);
+        hierarchies.sort_by_key(rank);
+        let mut cg = Cgroup {
+            systemd: Some(unit),
+            ..Default::default()
+        };
+        for h in &hierarchies {
+            let line = lines.iter().find(|l| match &h.kind {
+                Kind::V2 => l.controllers.is_empty(),
+                Kind::V1 { controllers } => {
+                    !l.controllers.is_empty() && l.controllers.iter().all(|c| controllers.contains(c))
+                }
+            });
+            let Some(line) = line else { continue };
+            let rel = line.path.strip_prefix("/").unwrap_or(&line.path);
+            let leaf = h.mount_point.join(rel);
+            match &h.kind {
+                Kind::V2 => cg.unified = Some(leaf.clone()),
+                Kind::V1 { controllers } => {
+                    for c in controllers.iter().filter(|c| !c.starts_with("name=")) {
+                        cg.subsystems.insert(c.clone(), leaf.clone());
+                    }
+                }
+            }
+            cg.paths.push(leaf);
+        }
+        if cg.paths.is_empty() {
+            return Err(CgroupError::Invalid {
+                field: file.display().to_string(),
+                reason: format!("no mounted hierarchy matches {text:?}"),
+            });
+        }
+        // Only the leaves, and only if systemd left them behind.
+        cg.created = Some(cg.paths.iter().cloned().map(Some).collect());
+        tracing::debug!(paths = ?cg.paths, "joined the systemd scope's cgroup");
+        Ok(cg)
+    }
+
+    /// Only the unit, for stopping it when its cgroup is not known.
+    pub fn for_unit(unit: systemd::Unit) -> Cgroup {
+        Cgroup {
+            systemd: Some(unit),
+            ..Default::default()
+        }
+    }
+
+    /// The systemd scope unit, with `--systemd-cgroup`.
+    pub fn systemd_unit(&self) -> Option<&systemd::Unit> {
+        self.systemd.as_ref()
     }
 
     /// Rebuild a cgroup from its leaf paths alone. Without the record of what husk created,
@@ -293,6 +369,11 @@ impl Cgroup {
     /// directory is fine. Every hierarchy is tried; the first error is returned.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_err = None;
+        if let Some(unit) = &self.systemd {
+            if let Err(e) = systemd::stop(unit) {
+                first_err = Some(e);
+            }
+        }
         // Wait for a busy leaf only once: if it stays busy it has live processes, and the
         // other hierarchies will say the same at once.
         let mut retry_busy = true;

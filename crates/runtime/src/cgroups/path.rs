@@ -4,31 +4,18 @@ use std::path::{Component, Path, PathBuf};
 
 use super::CgroupError;
 
-/// Whether `path` has the shape of the systemd driver's `slice:prefix:name`.
-fn looks_like_systemd(path: &str) -> bool {
-    let parts: Vec<&str> = path.split(':').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.contains('/')) && !parts[2].is_empty()
-}
-
 /// The container's cgroup path relative to each hierarchy's root (no leading `/`).
 ///
 /// `linux.cgroupsPath` when set, absolute or relative alike (a relative path is taken relative
 /// to the hierarchy root), else `<id>` directly under the root, as runc and crun do (no shared
 /// parent to create and remove with every container). `.` components and repeated slashes are dropped;
 /// `..` and a path naming the root itself are rejected.
-pub(crate) fn inner_path(
-    cgroups_path: Option<&Path>,
-    id: &str,
-    systemd: bool,
-) -> Result<PathBuf, CgroupError> {
+pub(crate) fn inner_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, CgroupError> {
     let raw = match cgroups_path {
         Some(p) => p.to_path_buf(),
         None => PathBuf::from(id),
     };
     let shown = raw.display().to_string();
-    if systemd && looks_like_systemd(&shown) {
-        return Err(CgroupError::SystemdUnsupported { path: shown });
-    }
     let invalid = |reason: &str| CgroupError::InvalidPath {
         path: shown.clone(),
         reason: reason.to_owned(),
@@ -54,57 +41,41 @@ pub(crate) fn inner_path(
 mod tests {
     use super::*;
 
-    fn ip(p: Option<&str>, systemd: bool) -> Result<PathBuf, CgroupError> {
-        inner_path(p.map(Path::new), "ctr1", systemd)
+    fn ip(p: Option<&str>) -> Result<PathBuf, CgroupError> {
+        inner_path(p.map(Path::new), "ctr1")
     }
 
     #[test]
     fn default_is_the_id_under_the_root() {
-        assert_eq!(ip(None, false).ok(), Some(PathBuf::from("ctr1")));
-        // The systemd flag alone does not matter when the path is not systemd-shaped.
-        assert_eq!(ip(None, true).ok(), Some(PathBuf::from("ctr1")));
+        assert_eq!(ip(None).ok(), Some(PathBuf::from("ctr1")));
     }
 
     #[test]
     fn absolute_and_relative_paths() {
-        assert_eq!(ip(Some("/a/b"), false).ok(), Some(PathBuf::from("a/b")));
-        assert_eq!(ip(Some("a/b"), false).ok(), Some(PathBuf::from("a/b")));
-        assert_eq!(ip(Some("//a/./b/"), false).ok(), Some(PathBuf::from("a/b")));
+        assert_eq!(ip(Some("/a/b")).ok(), Some(PathBuf::from("a/b")));
+        assert_eq!(ip(Some("a/b")).ok(), Some(PathBuf::from("a/b")));
+        assert_eq!(ip(Some("//a/./b/")).ok(), Some(PathBuf::from("a/b")));
         assert_eq!(
-            ip(Some("/default/x:y"), false).ok(),
+            ip(Some("/default/x:y")).ok(),
             Some(PathBuf::from("default/x:y"))
+        );
+        // Without --systemd-cgroup, colons are just part of a cgroup name.
+        assert_eq!(
+            ip(Some("system.slice:husk:abc")).ok(),
+            Some(PathBuf::from("system.slice:husk:abc"))
         );
     }
 
     #[test]
     fn rejects_dotdot_and_root() {
-        let e = ip(Some("/a/../../etc"), false)
+        let e = ip(Some("/a/../../etc"))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("\"..\" is not allowed"), "{e}");
         assert!(e.contains("/a/../../etc"), "{e}");
-        assert!(ip(Some("/"), false).is_err());
-        assert!(ip(Some("."), false).is_err());
-        assert!(inner_path(None, "..", false).is_err());
-    }
-
-    #[test]
-    fn systemd_paths() {
-        let e = ip(Some("system.slice:husk:abc"), true)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            e.contains("systemd cgroup driver is not supported yet (--systemd-cgroup)"),
-            "{e}"
-        );
-        assert!(ip(Some(":husk:abc"), true).is_err());
-        // Without --systemd-cgroup, a colon is just part of a cgroup name.
-        assert_eq!(
-            ip(Some("system.slice:husk:abc"), false).ok(),
-            Some(PathBuf::from("system.slice:husk:abc"))
-        );
-        assert!(ip(Some("/a/b:c:d"), true).is_ok());
+        assert!(ip(Some("/")).is_err());
+        assert!(ip(Some(".")).is_err());
+        assert!(inner_path(None, "..").is_err());
     }
 }

@@ -123,6 +123,15 @@ impl Runtime {
         let seccomp = security::prepare(&spec).map_err(ProcessError::from)?;
         // Parsed before any side effect; applied right after the cgroup exists.
         let resources = cgroups::Resources::from_spec(&spec)?;
+        let rootless = cgroups::systemd::rootless();
+        let scope = match self.systemd_cgroup {
+            true => Some(cgroups::systemd::unit::parse(
+                spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()).and_then(|p| p.to_str()),
+                id,
+                rootless,
+            )?),
+            false => None,
+        };
 
         // (husk's end, init's end) of the console socket.
         let (console_ours, console_init) = match (terminal, &opts.console_socket) {
@@ -145,9 +154,16 @@ impl Runtime {
         let fifo = make_fifo(&dir.fifo_path());
         cleanup.dir = Some(dir);
         let fifo = fifo?;
-        let mut cgroup = Cgroup::create(&spec, id, self.systemd_cgroup)?;
-        cleanup.cgroup = Some(cgroup.clone());
-        cgroup.apply(resources)?;
+        // systemd makes the cgroup once init exists (a scope needs a pid); cgroupfs now.
+        let (mut cgroup, mut pending) = match &scope {
+            Some(_) => (Cgroup::default(), Some(resources)),
+            None => {
+                let mut cg = Cgroup::create(&spec, id)?;
+                cleanup.cgroup = Some(cg.clone());
+                cg.apply(resources)?;
+                (cg, None)
+            }
+        };
 
         let mut st = ContainerState {
             oci_version: crate::OCI_VERSION.into(),
@@ -185,7 +201,9 @@ impl Runtime {
         let (cloned, in_unified) = clone_init(plan.clone_flags.bits(), &cgroup)?;
         // Without a user namespace init is host root and joins the v1 hierarchies itself,
         // which is far cheaper than our writing its pid (see Cgroup::join_self_v1).
-        let self_join = !plan.in_userns() && (in_unified || cgroup.unified_path().is_none());
+        let self_join = scope.is_none()
+            && !plan.in_userns()
+            && (in_unified || cgroup.unified_path().is_none());
         let child = match cloned {
             Forked::Child => {
                 std::mem::forget(cleanup);
@@ -233,7 +251,15 @@ impl Runtime {
                 "init cloned into its cgroup2 leaf (clone3)"
             );
         }
-        if !self_join {
+        if let (Some(name), Some(resources)) = (&scope, pending.take()) {
+            let unit = cgroups::systemd::start_scope(name, rootless, child.as_raw(), id, &resources)?;
+            // Stopped on failure even before its cgroup is known.
+            cleanup.cgroup = Some(Cgroup::for_unit(unit.clone()));
+            cgroup = Cgroup::of_scope(child.as_raw(), unit)?;
+            cleanup.cgroup = Some(cgroup.clone());
+            cgroup.apply(resources)?;
+            st.cgroup = cgroup.clone();
+        } else if !self_join {
             cgroup.add_task(child.as_raw())?;
         }
         if let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
