@@ -546,3 +546,28 @@ fn init_killed_by_its_memory_limit_during_create() {
         "unable to set memory limit",
     );
 }
+
+/// `--systemd-cgroup` where no systemd runs (this host has none): a clear error before init
+/// runs, and nothing left behind.
+#[test]
+fn systemd_cgroup_without_systemd() {
+    assert!(
+        !std::path::Path::new("/run/dbus/system_bus_socket").exists(),
+        "this test needs a host without a system bus (HOST.md: no systemd here)"
+    );
+    let mut b = Bundle::new("err-nosd");
+    b.set("/linux/cgroupsPath", json!("system.slice:husk:err-nosd"));
+    b.write();
+    let rt = Runtime::new("err-nosd");
+    let id = rt.id("c");
+    let out = rt.cmd_global(&["--systemd-cgroup"], &["create", "--bundle", &b.dir_str(), &id]);
+    out.assert_fail();
+    out.assert_msg("cannot reach systemd on the system bus", "systemd not running");
+    out.assert_msg("/run/dbus/system_bus_socket", "cannot use systemd");
+    rt.assert_nothing_left(&b, &id);
+    assert!(
+        rt.root_entries().is_empty(),
+        "state root holds {:?}",
+        rt.root_entries()
+    );
+}
