@@ -14,7 +14,7 @@ cp "$here"/tests/*.sh "$here/../clients/cri.py" "$tmp/"
   echo 'd=$(mktemp -d /tmp/husk-scenarios.XXXXXX)'
   echo 'sed "1,/^__PAYLOAD__\$/d" "$0" | base64 -d | tar -xz -C "$d" || exit 125'
   printf 'exec "$d/main.sh"'
-  printf ' %q' "$@"
+  [ $# = 0 ] || printf ' %q' "$@"
   echo
   echo '__PAYLOAD__'
   tar -C "$tmp" -cz . | base64
