@@ -41,4 +41,4 @@ done
 echo
 printf '%s\n' "${results[@]}"
 echo "systemd VM scenarios: passed=$passed failed=$failed"
-[ "$failed" = 0 ]
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
