@@ -33,7 +33,7 @@ pub struct Cli {
     #[arg(long)]
     pub debug: bool,
 
-    /// Ask for systemd cgroup management (a config that needs it gets a clear error)
+    /// Use the systemd cgroup driver: a transient scope unit per container, cgroupsPath as slice:prefix:name
     #[arg(long)]
     pub systemd_cgroup: bool,
 
