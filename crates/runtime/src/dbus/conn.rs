@@ -46,7 +46,10 @@ fn unescape(v: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            if let Some(n) = v.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(n) = v
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(n);
                 i += 3;
                 continue;
@@ -79,7 +82,10 @@ pub fn bus_address(kind: BusKind) -> Result<String, DbusError> {
 /// (the bus checks EXTERNAL against SO_PEERCRED, which reports it in the bus's namespace).
 pub fn outside_uid(uid: u32, uid_map: &str) -> u32 {
     for line in uid_map.lines() {
-        let f: Vec<u64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
         if let [inside, outside, count] = f[..] {
             let uid = u64::from(uid);
             if uid >= inside && uid < inside + count {
@@ -137,7 +143,9 @@ impl Connection {
             }
         }
         let sock = sock.ok_or_else(|| {
-            DbusError::Connect(last.unwrap_or_else(|| format!("no unix socket in address {address:?}")))
+            DbusError::Connect(
+                last.unwrap_or_else(|| format!("no unix socket in address {address:?}")),
+            )
         })?;
         let mut c = Connection {
             sock,
@@ -153,7 +161,11 @@ impl Connection {
     }
 
     fn io(&self, what: &str, e: std::io::Error) -> DbusError {
-        DbusError::Io(format!("{what} on {}: {}", self.address, crate::cgroups::io_errno(&e)))
+        DbusError::Io(format!(
+            "{what} on {}: {}",
+            self.address,
+            crate::cgroups::io_errno(&e)
+        ))
     }
 
     fn authenticate(&mut self, uid: u32) -> Result<(), DbusError> {
@@ -194,13 +206,19 @@ impl Connection {
             .map_err(|e| self.io("setting a timeout", e))?;
         let mut chunk = [0u8; 8192];
         match self.sock.read(&mut chunk) {
-            Ok(0) => Err(DbusError::Io(format!("{} closed the connection", self.address))),
+            Ok(0) => Err(DbusError::Io(format!(
+                "{} closed the connection",
+                self.address
+            ))),
             Ok(n) => {
                 self.rbuf.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
             Err(e)
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
             {
                 Err(DbusError::Timeout(self.timeout))
             }
@@ -274,11 +292,20 @@ impl Connection {
     /// Ask the bus to route the signals `rule` matches to us (the reply is not awaited; it
     /// arrives before any signal it lets through).
     pub fn add_match(&mut self, rule: &str) -> Result<u32, DbusError> {
-        self.send(BUS_NAME, BUS_PATH, BUS_NAME, "AddMatch", &[Value::str(rule)])
+        self.send(
+            BUS_NAME,
+            BUS_PATH,
+            BUS_NAME,
+            "AddMatch",
+            &[Value::str(rule)],
+        )
     }
 
     /// The first signal (already received or to come) for which `want` returns `Some`.
-    pub fn wait_signal<T>(&mut self, mut want: impl FnMut(&Message) -> Option<T>) -> Result<T, DbusError> {
+    pub fn wait_signal<T>(
+        &mut self,
+        mut want: impl FnMut(&Message) -> Option<T>,
+    ) -> Result<T, DbusError> {
         while let Some(m) = self.signals.pop_front() {
             if let Some(t) = want(&m) {
                 return Ok(t);
@@ -314,7 +341,10 @@ mod tests {
         );
         assert_eq!(
             parse_address("tcp:host=x;unix:abstract=/tmp/dbus-X,guid=ab;unix:path=/a%20b"),
-            vec![(true, "/tmp/dbus-X".to_string()), (false, "/a b".to_string())]
+            vec![
+                (true, "/tmp/dbus-X".to_string()),
+                (false, "/a b".to_string())
+            ]
         );
         assert!(parse_address("tcp:host=localhost,port=1").is_empty());
     }

@@ -62,7 +62,8 @@ pub fn method_call(
     }
     let mut m = Encoder::default();
     m.buf.extend_from_slice(&[b'l', METHOD_CALL, 0, 1]);
-    m.buf.extend_from_slice(&u32::try_from(b.buf.len()).unwrap_or(u32::MAX).to_le_bytes());
+    m.buf
+        .extend_from_slice(&u32::try_from(b.buf.len()).unwrap_or(u32::MAX).to_le_bytes());
     m.buf.extend_from_slice(&serial.to_le_bytes());
     m.put(&Value::Array("(yv)".into(), fields));
     m.pad(8);
@@ -82,7 +83,8 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DbusError> {
             head[0] as char
         )));
     }
-    let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]) as usize;
+    let word =
+        |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]) as usize;
     let (body, fields) = (word(4), word(12));
     let total = (16 + fields).div_ceil(8) * 8 + body;
     if total > MAX_MESSAGE {

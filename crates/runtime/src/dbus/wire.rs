@@ -246,7 +246,8 @@ impl<'a> Decoder<'a> {
         if nul != [0] {
             return Err(DbusError::Malformed("string without its NUL".into()));
         }
-        String::from_utf8(s.to_vec()).map_err(|_| DbusError::Malformed("string is not UTF-8".into()))
+        String::from_utf8(s.to_vec())
+            .map_err(|_| DbusError::Malformed("string is not UTF-8".into()))
     }
 
     /// One value of the single complete type `sig`.
@@ -354,13 +355,22 @@ mod tests {
     fn values_round_trip() {
         round_trip(Value::str("hello"));
         round_trip(Value::U64(u64::MAX));
-        round_trip(Value::Array("y".into(), vec![Value::Byte(3), Value::Byte(1)]));
+        round_trip(Value::Array(
+            "y".into(),
+            vec![Value::Byte(3), Value::Byte(1)],
+        ));
         round_trip(Value::Array("(sv)".into(), vec![]));
         round_trip(Value::Array(
             "(sv)".into(),
             vec![
-                Value::Struct(vec![Value::str("MemoryMax"), Value::variant(Value::U64(1 << 30))]),
-                Value::Struct(vec![Value::str("Delegate"), Value::variant(Value::Bool(true))]),
+                Value::Struct(vec![
+                    Value::str("MemoryMax"),
+                    Value::variant(Value::U64(1 << 30)),
+                ]),
+                Value::Struct(vec![
+                    Value::str("Delegate"),
+                    Value::variant(Value::Bool(true)),
+                ]),
                 Value::Struct(vec![
                     Value::str("PIDs"),
                     Value::variant(Value::Array("u".into(), vec![Value::U32(42)])),
@@ -375,7 +385,10 @@ mod tests {
         let mut e = Encoder::default();
         e.put(&Value::str("ab"));
         e.put(&Value::U64(1));
-        assert_eq!(e.buf, [2, 0, 0, 0, b'a', b'b', 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            e.buf,
+            [2, 0, 0, 0, b'a', b'b', 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+        );
         // An empty array of structs: the length, then padding to 8 that it does not count.
         let mut e = Encoder::default();
         e.put(&Value::Array("(sv)".into(), vec![]));

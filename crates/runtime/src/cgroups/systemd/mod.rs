@@ -48,7 +48,11 @@ fn err(what: impl Into<String>, source: DbusError) -> CgroupError {
 }
 
 fn connect(user: bool) -> Result<Connection, CgroupError> {
-    let which = if user { "the user's bus" } else { "the system bus" };
+    let which = if user {
+        "the user's bus"
+    } else {
+        "the system bus"
+    };
     Connection::open(bus_kind(user)).map_err(|e| match e {
         DbusError::Connect(_) | DbusError::Io(_) => CgroupError::SystemdUnavailable {
             bus: which.into(),
@@ -78,7 +82,9 @@ fn wait_job(c: &mut Connection, job: &str) -> Result<String, DbusError> {
 fn job_path(reply: &[Value]) -> Result<String, DbusError> {
     match reply.first() {
         Some(Value::Path(p)) => Ok(p.clone()),
-        other => Err(DbusError::Malformed(format!("expected a job path, got {other:?}"))),
+        other => Err(DbusError::Malformed(format!(
+            "expected a job path, got {other:?}"
+        ))),
     }
 }
 
@@ -93,7 +99,10 @@ fn to_array(props: Vec<properties::Property>) -> Value {
 }
 
 /// The resource and device properties for `res` (devices only when `devices`).
-fn resource_properties(res: &Resources, devices: bool) -> Result<Vec<properties::Property>, CgroupError> {
+fn resource_properties(
+    res: &Resources,
+    devices: bool,
+) -> Result<Vec<properties::Property>, CgroupError> {
     let mut props = properties::resources(res)?;
     if devices {
         let state = DeviceState::from_config(&res.devices)?;
@@ -119,10 +128,16 @@ pub fn start_scope(
     })?;
     let t = |b: bool| Value::Bool(b);
     let base: Vec<properties::Property> = vec![
-        ("Description".into(), Value::Str(format!("husk container {id}"))),
+        (
+            "Description".into(),
+            Value::Str(format!("husk container {id}")),
+        ),
         ("Slice".into(), Value::Str(name.slice.clone())),
         ("Delegate".into(), t(true)),
-        ("PIDs".into(), Value::Array("u".into(), vec![Value::U32(pid)])),
+        (
+            "PIDs".into(),
+            Value::Array("u".into(), vec![Value::U32(pid)]),
+        ),
         ("MemoryAccounting".into(), t(true)),
         ("CPUAccounting".into(), t(true)),
         ("IOAccounting".into(), t(true)),
@@ -151,8 +166,19 @@ pub fn start_scope(
     let reply = match start(&mut c, all) {
         // An older systemd that lacks a resource property (CPUQuotaPeriodUSec came in 242,
         // AllowedCPUs in 244): start without them; the cgroup files still get every value.
-        Err(e) if is_remote(&e, &["org.freedesktop.DBus.Error.InvalidArgs", "org.freedesktop.DBus.Error.PropertyReadOnly"]) => {
-            tracing::warn!("systemd refused a resource property ({e}); starting {} without them", name.unit);
+        Err(e)
+            if is_remote(
+                &e,
+                &[
+                    "org.freedesktop.DBus.Error.InvalidArgs",
+                    "org.freedesktop.DBus.Error.PropertyReadOnly",
+                ],
+            ) =>
+        {
+            tracing::warn!(
+                "systemd refused a resource property ({e}); starting {} without them",
+                name.unit
+            );
             start(&mut c, base)
         }
         r => r,
@@ -167,10 +193,16 @@ pub fn start_scope(
         Ok(result) if result == "done" => Ok(unit),
         r => {
             let why = match r {
-                Ok(result) => err(what(), DbusError::Remote {
-                    name: String::new(),
-                    text: format!("its job ended with result {result:?} (journalctl -u {} says why)", name.unit),
-                }),
+                Ok(result) => err(
+                    what(),
+                    DbusError::Remote {
+                        name: String::new(),
+                        text: format!(
+                            "its job ended with result {result:?} (journalctl -u {} says why)",
+                            name.unit
+                        ),
+                    },
+                ),
                 Err(e) => err(what(), e),
             };
             if let Err(e) = stop_with(&mut c, &unit) {
@@ -189,10 +221,19 @@ pub fn stop(unit: &Unit) -> Result<(), CgroupError> {
 }
 
 fn stop_with(c: &mut Connection, unit: &Unit) -> Result<(), CgroupError> {
-    const GONE: &[&str] = &["org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.systemd1.LoadFailed"];
+    const GONE: &[&str] = &[
+        "org.freedesktop.systemd1.NoSuchUnit",
+        "org.freedesktop.systemd1.LoadFailed",
+    ];
     let what = || format!("stopping unit {}", unit.name);
     c.add_match(JOB_REMOVED).map_err(|e| err(what(), e))?;
-    match c.call(SYSTEMD, SYSTEMD_PATH, MANAGER, "StopUnit", &[Value::Str(unit.name.clone()), Value::str("replace")]) {
+    match c.call(
+        SYSTEMD,
+        SYSTEMD_PATH,
+        MANAGER,
+        "StopUnit",
+        &[Value::Str(unit.name.clone()), Value::str("replace")],
+    ) {
         Ok(reply) => {
             let job = job_path(&reply).map_err(|e| err(what(), e))?;
             let result = wait_job(c, &job).map_err(|e| err(what(), e))?;
@@ -203,7 +244,13 @@ fn stop_with(c: &mut Connection, unit: &Unit) -> Result<(), CgroupError> {
         Err(e) if is_remote(&e, GONE) => {}
         Err(e) => return Err(err(what(), e)),
     }
-    match c.call(SYSTEMD, SYSTEMD_PATH, MANAGER, "ResetFailedUnit", &[Value::Str(unit.name.clone())]) {
+    match c.call(
+        SYSTEMD,
+        SYSTEMD_PATH,
+        MANAGER,
+        "ResetFailedUnit",
+        &[Value::Str(unit.name.clone())],
+    ) {
         Ok(_) => Ok(()),
         Err(e) if is_remote(&e, GONE) => Ok(()),
         Err(e) => Err(err(format!("resetting unit {}", unit.name), e)),
@@ -223,7 +270,11 @@ pub fn set_properties(unit: &Unit, res: &Resources, devices: bool) -> Result<(),
         SYSTEMD_PATH,
         MANAGER,
         "SetUnitProperties",
-        &[Value::Str(unit.name.clone()), Value::Bool(true), to_array(props)],
+        &[
+            Value::Str(unit.name.clone()),
+            Value::Bool(true),
+            to_array(props),
+        ],
     )
     .map(drop)
     .map_err(|e| err(format!("setting the properties of unit {}", unit.name), e))

@@ -35,7 +35,10 @@ pub fn cpu_mask(list: &str) -> Result<Vec<u8>, String> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let parse = |s: &str| s.parse::<usize>().map_err(|_| format!("{part:?} is not a number or range"));
+        let parse = |s: &str| {
+            s.parse::<usize>()
+                .map_err(|_| format!("{part:?} is not a number or range"))
+        };
         let (lo, hi) = (parse(lo)?, parse(hi)?);
         if lo > hi || hi >= 8192 {
             return Err(format!("{part:?} is not a valid range"));
@@ -92,14 +95,20 @@ pub fn resources(res: &Resources) -> Result<Vec<Property>, CgroupError> {
     }
     if let Some(c) = &res.cpu {
         if let Some(s) = c.shares.filter(|s| *s != 0) {
-            out.push(prop("CPUWeight", Value::U64(convert::cpu_shares_to_weight(s))));
+            out.push(prop(
+                "CPUWeight",
+                Value::U64(convert::cpu_shares_to_weight(s)),
+            ));
         }
         let (quota, period) = (c.quota.unwrap_or(0), c.period.unwrap_or(0));
         if period != 0 {
             out.push(prop("CPUQuotaPeriodUSec", Value::U64(period)));
         }
         if quota != 0 || period != 0 {
-            out.push(prop("CPUQuotaPerSecUSec", Value::U64(quota_per_sec(quota, period))));
+            out.push(prop(
+                "CPUQuotaPerSecUSec",
+                Value::U64(quota_per_sec(quota, period)),
+            ));
         }
         if let Some(cpus) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
             let mask = cpu_mask(cpus).map_err(|r| invalid("cpu.cpus", r))?;
@@ -117,7 +126,10 @@ pub fn resources(res: &Resources) -> Result<Vec<Property>, CgroupError> {
     }
     if let Some(b) = &res.block_io {
         if let Some(w) = b.weight.filter(|w| *w != 0) {
-            out.push(prop("IOWeight", Value::U64(convert::blkio_weight_to_io_weight(w))));
+            out.push(prop(
+                "IOWeight",
+                Value::U64(convert::blkio_weight_to_io_weight(w)),
+            ));
         }
         let dev = |major: i64, minor: i64| format!("/dev/block/{major}:{minor}");
         let weights: Vec<Value> = b
@@ -164,7 +176,8 @@ fn unified(res: &Resources, out: &mut Vec<Property>) -> Result<(), (String, Stri
             if v == "max" {
                 return Ok(INFINITY);
             }
-            v.parse().map_err(|_| (key.clone(), format!("{v:?} is not a number or \"max\"")))
+            v.parse()
+                .map_err(|_| (key.clone(), format!("{v:?} is not a number or \"max\"")))
         };
         let p = match key.as_str() {
             "memory.max" => prop("MemoryMax", Value::U64(num(v)?)),
@@ -174,25 +187,36 @@ fn unified(res: &Resources, out: &mut Vec<Property>) -> Result<(), (String, Stri
             "memory.swap.max" => prop("MemorySwapMax", Value::U64(num(v)?)),
             "pids.max" => prop("TasksMax", Value::U64(num(v)?)),
             "cpu.weight" => prop("CPUWeight", Value::U64(num(v)?)),
-            "cpuset.cpus" => prop("AllowedCPUs", bytes(cpu_mask(v).map_err(|r| (key.clone(), r))?)),
-            "cpuset.mems" => {
-                prop("AllowedMemoryNodes", bytes(cpu_mask(v).map_err(|r| (key.clone(), r))?))
-            }
+            "cpuset.cpus" => prop(
+                "AllowedCPUs",
+                bytes(cpu_mask(v).map_err(|r| (key.clone(), r))?),
+            ),
+            "cpuset.mems" => prop(
+                "AllowedMemoryNodes",
+                bytes(cpu_mask(v).map_err(|r| (key.clone(), r))?),
+            ),
             "cpu.max" => {
                 let mut it = v.split_whitespace();
                 let quota = it.next().unwrap_or("max");
                 let period: u64 = match it.next() {
-                    Some(p) => p.parse().map_err(|_| (key.clone(), format!("bad period in {v:?}")))?,
+                    Some(p) => p
+                        .parse()
+                        .map_err(|_| (key.clone(), format!("bad period in {v:?}")))?,
                     None => DEFAULT_PERIOD,
                 };
                 let quota: i64 = if quota == "max" {
                     -1
                 } else {
-                    quota.parse().map_err(|_| (key.clone(), format!("bad quota in {v:?}")))?
+                    quota
+                        .parse()
+                        .map_err(|_| (key.clone(), format!("bad quota in {v:?}")))?
                 };
                 out.retain(|(n, _)| n != "CPUQuotaPeriodUSec" && n != "CPUQuotaPerSecUSec");
                 out.push(prop("CPUQuotaPeriodUSec", Value::U64(period)));
-                prop("CPUQuotaPerSecUSec", Value::U64(quota_per_sec(quota, period)))
+                prop(
+                    "CPUQuotaPerSecUSec",
+                    Value::U64(quota_per_sec(quota, period)),
+                )
             }
             _ => continue,
         };
@@ -243,7 +267,11 @@ pub fn devices(rules: &DeviceState, proc_devices: &str) -> Vec<Property> {
 
 /// The driver name /proc/devices gives `major` of `kind` ("char" or "block"), if exactly one.
 fn major_name(proc_devices: &str, kind: &str, major: u32) -> Option<String> {
-    let section = if kind == "char" { "Character devices:" } else { "Block devices:" };
+    let section = if kind == "char" {
+        "Character devices:"
+    } else {
+        "Block devices:"
+    };
     let mut inside = false;
     let mut found = Vec::new();
     for line in proc_devices.lines() {
@@ -267,7 +295,8 @@ mod tests {
     use crate::cgroups::resources::DeviceRule;
 
     fn res(json: &str) -> Resources {
-        Resources::from_value(serde_json::from_str(json).unwrap_or_default(), "test").unwrap_or_default()
+        Resources::from_value(serde_json::from_str(json).unwrap_or_default(), "test")
+            .unwrap_or_default()
     }
 
     fn get<'a>(p: &'a [Property], name: &str) -> Option<&'a Value> {
@@ -293,18 +322,24 @@ mod tests {
         assert_eq!(get(&p, "TasksMax"), Some(&Value::U64(64)));
         assert_eq!(get(&p, "IOWeight"), Some(&Value::U64(1 + 490 * 9999 / 990)));
         // Unlimited values are systemd's infinity; 0 and absent mean "leave alone".
-        let p = resources(&res(r#"{"memory": {"limit": -1}, "pids": {"limit": -1}, "cpu": {"quota": -1}}"#))
-            .unwrap_or_default();
+        let p = resources(&res(
+            r#"{"memory": {"limit": -1}, "pids": {"limit": -1}, "cpu": {"quota": -1}}"#,
+        ))
+        .unwrap_or_default();
         assert_eq!(get(&p, "MemoryMax"), Some(&Value::U64(u64::MAX)));
         assert_eq!(get(&p, "MemorySwapMax"), Some(&Value::U64(u64::MAX)));
         assert_eq!(get(&p, "TasksMax"), Some(&Value::U64(u64::MAX)));
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(u64::MAX)));
-        assert!(resources(&res(r#"{"pids": {"limit": 0}}"#)).unwrap_or_default().is_empty());
+        assert!(resources(&res(r#"{"pids": {"limit": 0}}"#))
+            .unwrap_or_default()
+            .is_empty());
         // A fractional percentage rounds up to 10 ms per second, as runc does.
         assert_eq!(quota_per_sec(12345, 100000), 130000);
         assert_eq!(quota_per_sec(1000, 0), 10000);
         // Swap without memory is refused, naming the field.
-        let e = resources(&res(r#"{"memory": {"swap": 100}}"#)).err().map(|e| e.to_string());
+        let e = resources(&res(r#"{"memory": {"swap": 100}}"#))
+            .err()
+            .map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("memory.swap"));
     }
 
@@ -323,7 +358,10 @@ mod tests {
             get(&p, "IOReadBandwidthMax"),
             Some(&Value::Array(
                 "(st)".into(),
-                vec![Value::Struct(vec![Value::str("/dev/block/8:0"), Value::U64(1048576)])]
+                vec![Value::Struct(vec![
+                    Value::str("/dev/block/8:0"),
+                    Value::U64(1048576)
+                ])]
             ))
         );
         assert!(resources(&res(r#"{"unified": {"pids.max": "lots"}}"#)).is_err());
@@ -340,13 +378,17 @@ mod tests {
 
     #[test]
     fn device_policies() {
-        let proc_devices = "Character devices:\n  1 mem\n136 pts\n  5 /dev/tty\n\nBlock devices:\n  8 sd\n";
+        let proc_devices =
+            "Character devices:\n  1 mem\n136 pts\n  5 /dev/tty\n\nBlock devices:\n  8 sd\n";
         let rules = |json: &str| {
             let r: Vec<DeviceRule> = serde_json::from_str(json).unwrap_or_default();
             DeviceState::from_config(&r).unwrap_or_else(|_| DeviceState::deny_all())
         };
         // Deny all, then runc's defaults: strict, each default named.
-        let p = devices(&rules(r#"[{"allow": false, "access": "rwm"}]"#), proc_devices);
+        let p = devices(
+            &rules(r#"[{"allow": false, "access": "rwm"}]"#),
+            proc_devices,
+        );
         assert_eq!(get(&p, "DevicePolicy"), Some(&Value::str("strict")));
         let Some(Value::Array(_, allow)) = get(&p, "DeviceAllow") else {
             panic!("no DeviceAllow in {p:?}");
@@ -358,9 +400,17 @@ mod tests {
         assert!(has("char-pts", "rwm"), "{allow:?}");
         assert!(has("char-*", "m") && has("block-*", "m"), "{allow:?}");
         // Allow all: auto. A major systemd cannot name: auto too (husk's filter decides).
-        let p = devices(&rules(r#"[{"allow": true, "access": "rwm"}]"#), proc_devices);
+        let p = devices(
+            &rules(r#"[{"allow": true, "access": "rwm"}]"#),
+            proc_devices,
+        );
         assert_eq!(p, vec![prop("DevicePolicy", Value::str("auto"))]);
-        let p = devices(&rules(r#"[{"allow": false}, {"allow": true, "type": "c", "major": 250, "access": "r"}]"#), proc_devices);
+        let p = devices(
+            &rules(
+                r#"[{"allow": false}, {"allow": true, "type": "c", "major": 250, "access": "r"}]"#,
+            ),
+            proc_devices,
+        );
         assert_eq!(p, vec![prop("DevicePolicy", Value::str("auto"))]);
     }
 }

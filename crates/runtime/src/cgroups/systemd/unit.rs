@@ -20,10 +20,22 @@ fn valid_unit_char(c: char) -> bool {
 /// `name.scope`. Refused: anything but three `:`-separated parts, a slice that does not
 /// expand, a name ending in `.slice` (husk runs containers in scopes only), a unit name
 /// systemd would refuse.
-pub fn parse(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<ScopeName, CgroupError> {
-    let default_slice = if rootless { "user.slice" } else { "system.slice" };
+pub fn parse(
+    cgroups_path: Option<&str>,
+    id: &str,
+    rootless: bool,
+) -> Result<ScopeName, CgroupError> {
+    let default_slice = if rootless {
+        "user.slice"
+    } else {
+        "system.slice"
+    };
     let raw = cgroups_path.unwrap_or("");
-    let shown = if raw.is_empty() { format!(":husk:{id}") } else { raw.to_string() };
+    let shown = if raw.is_empty() {
+        format!(":husk:{id}")
+    } else {
+        raw.to_string()
+    };
     let invalid = |reason: String| CgroupError::InvalidPath {
         path: raw.to_string(),
         reason,
@@ -36,7 +48,11 @@ pub fn parse(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<Sco
                 .into(),
         ));
     };
-    let slice = if slice.is_empty() { default_slice } else { slice };
+    let slice = if slice.is_empty() {
+        default_slice
+    } else {
+        slice
+    };
     expand_slice(slice).map_err(|r| invalid(format!("slice {slice:?}: {r}")))?;
     if name.is_empty() {
         return Err(invalid("the name (after the second ':') is empty".into()));
@@ -52,10 +68,14 @@ pub fn parse(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<Sco
         format!("{prefix}-{name}.scope")
     };
     if let Some(c) = unit.chars().find(|c| !valid_unit_char(*c)) {
-        return Err(invalid(format!("unit name {unit:?}: systemd does not allow {c:?}")));
+        return Err(invalid(format!(
+            "unit name {unit:?}: systemd does not allow {c:?}"
+        )));
     }
     if unit.len() > 255 {
-        return Err(invalid(format!("unit name {unit:?} is longer than systemd's 255 bytes")));
+        return Err(invalid(format!(
+            "unit name {unit:?} is longer than systemd's 255 bytes"
+        )));
     }
     Ok(ScopeName {
         slice: slice.to_string(),
@@ -127,7 +147,10 @@ mod tests {
             parse(Some(":podman:x"), "x", true).map(|s| s.slice).ok(),
             Some("user.slice".into())
         );
-        assert_eq!(p(Some("system.slice::x")).map(|s| s.unit), Ok("x.scope".into()));
+        assert_eq!(
+            p(Some("system.slice::x")).map(|s| s.unit),
+            Ok("x.scope".into())
+        );
     }
 
     #[test]
@@ -154,8 +177,14 @@ mod tests {
 
     #[test]
     fn slices_expand_to_their_parents() {
-        assert_eq!(expand_slice("a-b-c.slice").ok(), Some("/a.slice/a-b.slice/a-b-c.slice".into()));
-        assert_eq!(expand_slice("system.slice").ok(), Some("/system.slice".into()));
+        assert_eq!(
+            expand_slice("a-b-c.slice").ok(),
+            Some("/a.slice/a-b.slice/a-b-c.slice".into())
+        );
+        assert_eq!(
+            expand_slice("system.slice").ok(),
+            Some("/system.slice".into())
+        );
         assert_eq!(expand_slice("-.slice").ok(), Some("/".into()));
         assert_eq!(
             expand_slice("kubepods-burstable-pod1.slice").ok(),
