@@ -28,7 +28,7 @@ for rt in husk runc crun; do
   cmds+=(-n "$rt run" "$sd run --bundle $b run-$rt")
 done
 echo "$(systemctl --version | head -n1), $(husk --version | head -n1), $(runc --version | head -n1), $(crun --version | head -n1)"
-hyperfine --warmup "$warmup" --runs "$runs" --time-unit millisecond \
+hyperfine --style basic --warmup "$warmup" --runs "$runs" --time-unit millisecond \
   --export-json "$work/h.json" "${cmds[@]}" </dev/null
 echo
 echo "| command | median ms |"
