@@ -211,15 +211,7 @@ impl Cgroup {
                     if let Some(created) = cg.created.as_mut() {
                         created.push(top);
                     }
-                    match &h.kind {
-                        Kind::V2 => cg.unified = Some(leaf.clone()),
-                        Kind::V1 { controllers } => {
-                            for c in controllers.iter().filter(|c| !c.starts_with("name=")) {
-                                cg.subsystems.insert(c.clone(), leaf.clone());
-                            }
-                        }
-                    }
-                    cg.paths.push(leaf);
+                    cg.add_leaf(h, leaf);
                 }
                 Err(e) => {
                     if let Err(undo) = cg.remove() {
@@ -251,24 +243,20 @@ impl Cgroup {
             ..Default::default()
         };
         for h in &hierarchies {
-            let line = lines.iter().find(|l| match &h.kind {
-                Kind::V2 => l.controllers.is_empty(),
-                Kind::V1 { controllers } => {
-                    !l.controllers.is_empty() && l.controllers.iter().all(|c| controllers.contains(c))
-                }
-            });
-            let Some(line) = line else { continue };
-            let rel = line.path.strip_prefix("/").unwrap_or(&line.path);
-            let leaf = h.mount_point.join(rel);
-            match &h.kind {
-                Kind::V2 => cg.unified = Some(leaf.clone()),
-                Kind::V1 { controllers } => {
-                    for c in controllers.iter().filter(|c| !c.starts_with("name=")) {
-                        cg.subsystems.insert(c.clone(), leaf.clone());
-                    }
-                }
-            }
-            cg.paths.push(leaf);
+            let path = match &h.kind {
+                Kind::V2 => lines
+                    .iter()
+                    .find(|l| l.controllers.is_empty())
+                    .map(|l| l.path.clone()),
+                Kind::V1 { controllers } => crate::rootfs::mountinfo::v1_path_in_mount(
+                    &lines,
+                    controllers,
+                    Path::new("/"),
+                ),
+            };
+            let Some(path) = path else { continue };
+            let leaf = h.mount_point.join(path.strip_prefix("/").unwrap_or(&path));
+            cg.add_leaf(h, leaf);
         }
         if cg.paths.is_empty() {
             return Err(CgroupError::Invalid {
@@ -280,6 +268,20 @@ impl Cgroup {
         cg.created = Some(cg.paths.iter().cloned().map(Some).collect());
         tracing::debug!(paths = ?cg.paths, "joined the systemd scope's cgroup");
         Ok(cg)
+    }
+
+    /// Record `leaf` as the container's directory in hierarchy `h` (and, for cgroup2 or a v1
+    /// hierarchy, as the unified leaf or each controller's).
+    fn add_leaf(&mut self, h: &Hierarchy, leaf: PathBuf) {
+        match &h.kind {
+            Kind::V2 => self.unified = Some(leaf.clone()),
+            Kind::V1 { controllers } => {
+                for c in controllers.iter().filter(|c| !c.starts_with("name=")) {
+                    self.subsystems.insert(c.clone(), leaf.clone());
+                }
+            }
+        }
+        self.paths.push(leaf);
     }
 
     /// Only the unit, for stopping it when its cgroup is not known.

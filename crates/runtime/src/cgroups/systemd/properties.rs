@@ -7,6 +7,7 @@ use super::super::devices::{DevType, DeviceState, ACC_MKNOD, ACC_READ, ACC_WRITE
 use super::super::resources::Resources;
 use super::super::CgroupError;
 use crate::dbus::Value;
+use crate::extras::cpulist;
 
 /// systemd's "infinity" for sizes, counts and times.
 const INFINITY: u64 = u64::MAX;
@@ -27,31 +28,19 @@ fn limit(v: i64) -> u64 {
     }
 }
 
-/// A cpu or memory-node list (`0-3,8`) as systemd's bitmask: byte i holds ids 8i..8i+7.
+/// A cpu or memory-node list (`0-3,8`) as systemd's bitmask: byte i holds ids 8i..8i+7
+/// (the cpu_set_t words of [`cpulist::to_mask`], little-endian, without trailing zeros).
 pub fn cpu_mask(list: &str) -> Result<Vec<u8>, String> {
-    let mut mask = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (a.trim(), b.trim()),
-            None => (part, part),
-        };
-        let parse = |s: &str| {
-            s.parse::<usize>()
-                .map_err(|_| format!("{part:?} is not a number or range"))
-        };
-        let (lo, hi) = (parse(lo)?, parse(hi)?);
-        if lo > hi || hi >= 8192 {
-            return Err(format!("{part:?} is not a valid range"));
-        }
-        for id in lo..=hi {
-            if mask.len() <= id / 8 {
-                mask.resize(id / 8 + 1, 0);
-            }
-            mask[id / 8] |= 1 << (id % 8);
-        }
-    }
-    if mask.is_empty() {
+    let ids = cpulist::parse(list.trim())?;
+    if ids.is_empty() {
         return Err("the list is empty".into());
+    }
+    let mut mask: Vec<u8> = cpulist::to_mask(&ids)
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    while mask.last() == Some(&0) {
+        mask.pop();
     }
     Ok(mask)
 }
