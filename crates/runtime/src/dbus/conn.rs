@@ -265,12 +265,7 @@ impl Connection {
             match m.kind {
                 SIGNAL => self.signals.push_back(m),
                 METHOD_RETURN if m.reply_serial == Some(serial) => return Ok(m.body),
-                ERROR if m.reply_serial == Some(serial) => {
-                    return Err(DbusError::Remote {
-                        name: m.error_name.clone().unwrap_or_default(),
-                        text: m.error_text(),
-                    })
-                }
+                ERROR if m.reply_serial == Some(serial) => return Err(m.into_error()),
                 _ => {}
             }
         }
@@ -320,10 +315,7 @@ impl Connection {
                 }
             } else if m.kind == ERROR {
                 // A failed AddMatch (or another unawaited call) must not leave us waiting.
-                return Err(DbusError::Remote {
-                    name: m.error_name.clone().unwrap_or_default(),
-                    text: m.error_text(),
-                });
+                return Err(m.into_error());
             }
         }
     }

@@ -26,13 +26,20 @@ pub struct Message {
 }
 
 impl Message {
-    /// An error reply's text: its name and, when the body starts with a string, that message.
-    pub fn error_text(&self) -> String {
-        let name = self.error_name.as_deref().unwrap_or("unnamed D-Bus error");
-        match self.body.first().and_then(Value::as_str) {
-            Some(m) => format!("{name}: {m}"),
-            None => name.to_string(),
-        }
+    /// An error reply as an error: its name, and as text the name and, when the body starts
+    /// with a string, that message.
+    pub fn into_error(self) -> DbusError {
+        let name = self.error_name.unwrap_or_default();
+        let shown = if name.is_empty() {
+            "unnamed D-Bus error"
+        } else {
+            &name
+        };
+        let text = match self.body.first().and_then(Value::as_str) {
+            Some(m) => format!("{shown}: {m}"),
+            None => shown.to_string(),
+        };
+        DbusError::Remote { name, text }
     }
 }
 
