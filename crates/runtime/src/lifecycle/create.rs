@@ -123,14 +123,17 @@ impl Runtime {
         let seccomp = security::prepare(&spec).map_err(ProcessError::from)?;
         // Parsed before any side effect; applied right after the cgroup exists.
         let resources = cgroups::Resources::from_spec(&spec)?;
-        let rootless = cgroups::systemd::rootless();
-        let scope = match self.systemd_cgroup {
-            true => Some(cgroups::systemd::unit::parse(
-                spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()).and_then(|p| p.to_str()),
-                id,
-                rootless,
-            )?),
-            false => None,
+        // Which driver gets the resources. systemd: the scope's name (checked now, before any
+        // side effect) and the bus, until init exists (a scope needs a pid); cgroupfs: once the
+        // state dir exists.
+        let (mut scope, cgroupfs) = match self.systemd_cgroup {
+            true => {
+                let user = cgroups::systemd::rootless();
+                let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+                let name = cgroups::systemd::unit::parse(path.and_then(|p| p.to_str()), id, user)?;
+                (Some((name, user, resources)), None)
+            }
+            false => (None, Some(resources)),
         };
 
         // (husk's end, init's end) of the console socket.
@@ -154,16 +157,12 @@ impl Runtime {
         let fifo = make_fifo(&dir.fifo_path());
         cleanup.dir = Some(dir);
         let fifo = fifo?;
-        // systemd makes the cgroup once init exists (a scope needs a pid); cgroupfs now.
-        let (mut cgroup, mut pending) = match &scope {
-            Some(_) => (Cgroup::default(), Some(resources)),
-            None => {
-                let mut cg = Cgroup::create(&spec, id)?;
-                cleanup.cgroup = Some(cg.clone());
-                cg.apply(resources)?;
-                (cg, None)
-            }
-        };
+        let mut cgroup = Cgroup::default();
+        if let Some(resources) = cgroupfs {
+            cgroup = Cgroup::create(&spec, id)?;
+            cleanup.cgroup = Some(cgroup.clone());
+            cgroup.apply(resources)?;
+        }
 
         let mut st = ContainerState {
             oci_version: crate::OCI_VERSION.into(),
@@ -251,8 +250,8 @@ impl Runtime {
                 "init cloned into its cgroup2 leaf (clone3)"
             );
         }
-        if let (Some(name), Some(resources)) = (&scope, pending.take()) {
-            let unit = cgroups::systemd::start_scope(name, rootless, child.as_raw(), id, &resources)?;
+        if let Some((name, user, resources)) = scope.take() {
+            let unit = cgroups::systemd::start_scope(&name, user, child.as_raw(), id, &resources)?;
             // Stopped on failure even before its cgroup is known.
             cleanup.cgroup = Some(Cgroup::for_unit(unit.clone()));
             cgroup = Cgroup::of_scope(child.as_raw(), unit)?;

@@ -217,16 +217,18 @@ pub fn start_scope(
 /// already is fine.
 pub fn stop(unit: &Unit) -> Result<(), CgroupError> {
     let mut c = connect(unit.user)?;
+    c.add_match(JOB_REMOVED)
+        .map_err(|e| err(format!("stopping unit {}", unit.name), e))?;
     stop_with(&mut c, unit)
 }
 
+/// Stop and reset on a connection that already matches JobRemoved.
 fn stop_with(c: &mut Connection, unit: &Unit) -> Result<(), CgroupError> {
     const GONE: &[&str] = &[
         "org.freedesktop.systemd1.NoSuchUnit",
         "org.freedesktop.systemd1.LoadFailed",
     ];
     let what = || format!("stopping unit {}", unit.name);
-    c.add_match(JOB_REMOVED).map_err(|e| err(what(), e))?;
     match c.call(
         SYSTEMD,
         SYSTEMD_PATH,
