@@ -67,13 +67,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
     if let Some(cg) = a.join_cgroup {
         cg.join_self_v1().map_err(|e| ProcessError::Init(e.to_string()))?;
     }
-    match a.chan.recv()? {
-        Some(Msg::Go) => {}
-        // create failed before it let init go, and says why itself: leave quietly.
-        None => crate::sys::process::exit_now(1),
-        Some(Msg::Error(e)) => return Err(ProcessError::Init(e)),
-        Some(m) => return Err(ProcessError::Protocol(format!("expected Go, got {}", m.name()))),
-    }
+    a.chan.expect(&Msg::Go)?;
     if a.plan.new_user {
         become_root()?;
     }

@@ -20,6 +20,10 @@ pub enum ProcessError {
     Sync { what: String, source: nix::Error },
     #[error("sync channel: {0}")]
     Protocol(String),
+    /// The other end closed the channel while this side waited for the named message: a
+    /// parent that gives up reports its own error.
+    #[error("sync channel: the other side exited while husk waited for {0}")]
+    PeerGone(&'static str),
     /// An error that happened inside the container's init, as it reported it.
     #[error("{0}")]
     Init(String),
@@ -48,6 +52,10 @@ pub(crate) fn run_child<A>(
         Ok(never) => match never {},
         Err(e) => e,
     };
+    // The parent gave up on us (and says why itself): nobody to tell, nothing to add.
+    if matches!(err, ProcessError::PeerGone(_)) {
+        crate::sys::process::exit_now(1)
+    }
     if chan.send(&sync::Msg::Error(err.to_string())).is_err() {
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "husk {who}: {err}");

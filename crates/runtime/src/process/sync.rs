@@ -159,10 +159,7 @@ impl Channel {
                 want.name(),
                 other.name()
             ))),
-            None => Err(ProcessError::Protocol(format!(
-                "the other side exited while husk waited for {}",
-                want.name()
-            ))),
+            None => Err(ProcessError::PeerGone(want.name())),
         }
     }
 }
