@@ -8,7 +8,7 @@ use husk_tests::*;
 use std::process::Command;
 
 /// The scenario files of integration/vm-systemd/tests/ that `make test` runs.
-const SCENARIO_FILES: &[&str] = &["by-hand.sh"];
+const SCENARIO_FILES: &[&str] = &["by-hand.sh", "podman.sh", "containerd.sh"];
 
 #[test]
 fn systemd_scenarios_pass_in_the_vm() {
