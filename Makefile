@@ -17,7 +17,7 @@ RELEASE := --release --target $(HOST_TRIPLE) --config 'target.$(HOST_TRIPLE).rus
 HUSK := $(TARGET_DIR)/$(HOST_TRIPLE)/release/husk
 PREFIX ?= /usr/local
 # Debian packages the tests, the demo and the benchmark use.
-DEB_PACKAGES := busybox-static runc crun hyperfine time jq iproute2 golang-github-containers-common qemu-system-x86 cpio podman netavark containerd docker.io tini mmdebstrap e2fsprogs
+DEB_PACKAGES := busybox-static runc crun hyperfine time jq iproute2 golang-github-containers-common qemu-system-x86 cpio podman netavark containerd docker.io tini mmdebstrap e2fsprogs uidmap
 
 # The integration tests run this binary (set HUSK_BIN=runc to run them against runc).
 export HUSK_BIN ?= $(HUSK)

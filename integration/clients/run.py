@@ -34,7 +34,7 @@ import lib  # noqa: E402
 from lib import Fail, Skip, run  # noqa: E402
 
 # What the harness installs when missing (the Makefile's `deps` lists them too).
-PACKAGES = ("podman", "conmon", "netavark", "containerd", "docker.io", "tini", "iptables")
+PACKAGES = ("podman", "conmon", "netavark", "containerd", "docker.io", "tini", "iptables", "uidmap")
 RUNTIMES = ("runc", "husk")
 # Top-level cgroups the clients create (podman, ctr's namespace, docker), removed at the end
 # when the harness created them.
@@ -177,7 +177,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--husk", default=os.environ.get("HUSK_BIN", "husk"))
     ap.add_argument("--runc", default=lib.which("runc") or "/usr/sbin/runc")
-    ap.add_argument("--clients", default="podman,containerd,docker")
+    ap.add_argument("--clients", default="podman,containerd,docker,rootless")
     ap.add_argument("--only", default="", help="regex: run only the matching scenarios")
     ap.add_argument("--required", default=os.path.join(HERE, "required.txt"))
     ap.add_argument("--json", help="write the results here as JSON")
@@ -210,9 +210,9 @@ def main():
         fcntl.flock(lock, fcntl.LOCK_EX)
 
     install_missing()
-    import podman, podman_more, containerd, docker, more  # noqa: E401  (the scenarios)
+    import podman, podman_more, containerd, docker, more, rootless  # noqa: E401  (the scenarios)
     classes = {"podman": podman.Podman, "containerd": containerd.Containerd,
-               "docker": docker.Docker}
+               "docker": docker.Docker, "rootless": rootless.Rootless}
     wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
     known = {n for n, _ in lib.REGISTRY}
     unknown = required - known

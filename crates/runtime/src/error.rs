@@ -16,6 +16,8 @@ pub enum Error {
     Process(#[from] crate::process::ProcessError),
     #[error(transparent)]
     Signal(#[from] crate::signals::SignalError),
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
     /// A failure that has no better home, with its context already in the message.
     #[error("{0}")]
     Other(String),

@@ -31,6 +31,9 @@ pub struct NsPlan {
     pub new_time: bool,
     /// Init must fork once more so the process that execs is inside the pid/time namespace.
     pub needs_fork: bool,
+    /// husk itself runs in a user namespace that is not the initial one (rootless podman
+    /// runs its runtime so): the container is in it even without one of its own.
+    pub inherited_user: bool,
 }
 
 pub fn flag(typ: LinuxNamespaceType) -> CloneFlags {
@@ -47,9 +50,12 @@ pub fn flag(typ: LinuxNamespaceType) -> CloneFlags {
 }
 
 impl NsPlan {
-    /// A new user namespace, or one joined by path.
+    /// A new user namespace, one joined by path, or husk's own when that is not the initial
+    /// one.
     pub fn in_userns(&self) -> bool {
-        self.new_user || self.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+        self.new_user
+            || self.inherited_user
+            || self.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
     }
 
     pub fn from_spec(spec: &Spec) -> NsPlan {
@@ -61,6 +67,7 @@ impl NsPlan {
             has_mount: false,
             new_time: false,
             needs_fork: false,
+            inherited_user: false,
         };
         let namespaces = spec
             .linux()
@@ -158,19 +165,21 @@ pub(crate) fn write_id_maps(
     uid: &[LinuxIdMapping],
     gid: &[LinuxIdMapping],
 ) -> Result<(), String> {
-    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
-        let text: String = maps
-            .iter()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect();
-        if text.is_empty() {
-            continue;
-        }
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, &text)
-            .map_err(|e| format!("writing {:?} to {path}: {e}", text.trim_end()))?;
+    write_id_map(pid, "uid_map", uid)?;
+    write_id_map(pid, "gid_map", gid)
+}
+
+/// Writes one of them (`file`: `uid_map` or `gid_map`).
+pub(crate) fn write_id_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<(), String> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    if text.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, &text).map_err(|e| format!("writing {:?} to {path}: {e}", text.trim_end()))
 }
 
 pub(crate) fn io_errno(e: &std::io::Error) -> nix::Error {

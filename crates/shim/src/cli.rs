@@ -17,9 +17,9 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
     after_help = "Global options go before the command, as with runc."
 )]
 pub struct Cli {
-    /// Root directory for the containers' state (keep it on tmpfs)
-    #[arg(long, value_name = "DIR", default_value = "/run/husk")]
-    pub root: PathBuf,
+    /// Root directory for the containers' state (keep it on tmpfs) [default: /run/husk; rootless: $XDG_RUNTIME_DIR/husk]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 
     /// Write log lines to FILE (appended) instead of stderr
     #[arg(long, value_name = "FILE")]
@@ -37,9 +37,9 @@ pub struct Cli {
     #[arg(long)]
     pub systemd_cgroup: bool,
 
-    /// Accepted for runc compatibility and ignored
-    #[arg(long, value_name = "auto|true|false", hide = true)]
-    pub rootless: Option<String>,
+    /// Rootless cgroup handling and the user's systemd: auto (not root, or root only in a user namespace), true, false
+    #[arg(long, value_name = "auto|true|false", default_value = "auto")]
+    pub rootless: husk_runtime::rootless::Mode,
 
     /// Accepted for runc compatibility and ignored (husk does no checkpoint/restore)
     #[arg(long, value_name = "PATH", hide = true)]
@@ -344,7 +344,7 @@ mod tests {
             "/s",
             "id1",
         ]);
-        assert_eq!(c.root, PathBuf::from("/r"));
+        assert_eq!(c.root, Some(PathBuf::from("/r")));
         assert_eq!(c.log, Some(PathBuf::from("/l")));
         assert_eq!(c.log_format, LogFormat::Json);
         let Some(Command::Create(a)) = c.command else {
@@ -387,7 +387,7 @@ mod tests {
             panic!("not create")
         };
         assert_eq!(a.flags.bundle, PathBuf::from("."));
-        assert_eq!(c.root, PathBuf::from("/run/husk"));
+        assert_eq!(c.root, None);
         assert_eq!(c.log_format, LogFormat::Text);
         let c = parse(&["husk", "create", "-b", "/b", "--preserve-fds", "2", "x"]);
         let Some(Command::Create(a)) = c.command else {
@@ -538,7 +538,7 @@ mod tests {
             "state",
             "x",
         ]);
-        assert!(c.debug && c.rootless.as_deref() == Some("auto"));
+        assert!(c.debug && c.rootless == husk_runtime::rootless::Mode::Auto);
         assert!(parse(&["husk", "-v"]).version);
         assert!(parse(&["husk", "--version"]).version);
     }

@@ -62,6 +62,12 @@ pub enum CgroupError {
          (is systemd running? without it, use the cgroupfs driver: no --systemd-cgroup)"
     )]
     SystemdUnavailable { bus: String, reason: String },
+    #[error(
+        "rootless: linux.resources asks for {limits}, but this user cannot make a cgroup \
+         ({cause}); cgroup v1 is never delegated to users: use cgroup v2 with a delegated \
+         subtree (--systemd-cgroup and the user's systemd), or drop the limits"
+    )]
+    RootlessLimit { limits: String, cause: String },
     #[error("invalid linux.cgroupsPath {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
     #[error("reading /proc/self/mountinfo: {}", io_errno(source))]
@@ -156,6 +162,20 @@ pub struct Cgroup {
     /// The systemd scope unit holding the cgroup (`--systemd-cgroup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     systemd: Option<systemd::Unit>,
+}
+
+impl CgroupError {
+    /// Whether the kernel refused the caller the cgroup (EACCES, EPERM, EROFS).
+    pub fn is_permission(&self) -> bool {
+        let source = match self {
+            CgroupError::Create { source, .. } | CgroupError::Write { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        )
+    }
 }
 
 /// How eagerly a hierarchy's `cgroup.procs` is read by [`Cgroup::pids`], lower first.

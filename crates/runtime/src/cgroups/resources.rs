@@ -250,6 +250,27 @@ impl Resources {
         *self == Resources::default()
     }
 
+    /// The resources that are limits (everything but device rules), by their field names.
+    /// An object with nothing in it (`"memory": {}`) is no limit.
+    pub fn limits(&self) -> Vec<&'static str> {
+        fn set<T: Default + PartialEq>(v: &Option<T>) -> bool {
+            v.as_ref().is_some_and(|v| *v != T::default())
+        }
+        [
+            ("memory", set(&self.memory)),
+            ("cpu", set(&self.cpu)),
+            ("pids", set(&self.pids)),
+            ("blockIO", set(&self.block_io)),
+            ("hugepageLimits", !self.hugepage_limits.is_empty()),
+            ("network", set(&self.network)),
+            ("rdma", !self.rdma.is_empty()),
+            ("unified", !self.unified.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
     /// Fold an `update` into the stored resources: every field the update sets replaces the
     /// stored one (device rules and maps as a whole when given).
     pub fn merge(&mut self, upd: &Resources) {
@@ -391,6 +412,16 @@ mod tests {
     fn spec(resources: &str) -> Spec {
         let json = format!(r#"{{"ociVersion":"1.0.2","linux":{{"resources":{resources}}}}}"#);
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("bad test spec {json}: {e}"))
+    }
+
+    #[test]
+    fn limits_leave_out_devices_and_empty_objects() {
+        let r = |j: &str| Resources::from_spec(&spec(j)).unwrap().limits();
+        assert!(r(r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{},"cpu":{}}"#).is_empty());
+        assert_eq!(
+            r(r#"{"memory":{"limit":1000000},"pids":{"limit":10},"unified":{"a.b":"1"}}"#),
+            ["memory", "pids", "unified"]
+        );
     }
 
     #[test]

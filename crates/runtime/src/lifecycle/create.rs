@@ -123,12 +123,16 @@ impl Runtime {
         let seccomp = security::prepare(&spec).map_err(ProcessError::from)?;
         // Parsed before any side effect; applied right after the cgroup exists.
         let resources = cgroups::Resources::from_spec(&spec)?;
+        let mut plan = NsPlan::from_spec(&spec);
+        plan.inherited_user = crate::rootless::in_user_namespace();
+        // An unprivileged caller's id maps: checked against /etc/subuid and /etc/subgid now.
+        let rootless_maps = crate::rootless::idmap::plan(&spec, &plan)?;
         // Which driver gets the resources. systemd: the scope's name (checked now, before any
         // side effect) and the bus, until init exists (a scope needs a pid); cgroupfs: once the
         // state dir exists.
         let (mut scope, cgroupfs) = match self.systemd_cgroup {
             true => {
-                let user = cgroups::systemd::rootless();
+                let user = self.rootless;
                 let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
                 let name = cgroups::systemd::unit::parse(path.and_then(|p| p.to_str()), id, user)?;
                 (Some((name, user, resources)), None)
@@ -159,9 +163,11 @@ impl Runtime {
         let fifo = fifo?;
         let mut cgroup = Cgroup::default();
         if let Some(resources) = cgroupfs {
-            cgroup = Cgroup::create(&spec, id)?;
-            cleanup.cgroup = Some(cgroup.clone());
-            cgroup.apply(resources)?;
+            if let Some(cg) = self.create_cgroup(&spec, id, &resources)? {
+                cgroup = cg;
+                cleanup.cgroup = Some(cgroup.clone());
+                cgroup.apply(resources)?;
+            }
         }
 
         let mut st = ContainerState {
@@ -186,7 +192,6 @@ impl Runtime {
             extra_env.push(format!("LISTEN_FDS={n}"));
             extra_env.push("LISTEN_PID=1".into());
         }
-        let plan = NsPlan::from_spec(&spec);
         // Made here, in the host's namespaces; init inherits the fds (see rootfs::idmap).
         let idmapped =
             crate::rootfs::IdmappedMounts::prepare(&spec, &bundle).map_err(ProcessError::from)?;
@@ -242,7 +247,11 @@ impl Runtime {
         drop(console_init);
 
         if plan.new_user {
-            write_id_maps(&spec, child)?;
+            match &rootless_maps {
+                Some(how) => crate::rootless::idmap::write(child.as_raw(), &spec, how)
+                    .map_err(Error::Other)?,
+                None => write_id_maps(&spec, child)?,
+            }
         }
         if in_unified {
             tracing::debug!(
@@ -352,6 +361,37 @@ impl Runtime {
             state: st,
             console: console_ours,
         })
+    }
+}
+
+impl Runtime {
+    /// The cgroupfs driver's cgroup. Rootless, where the caller may not create it (cgroup v1,
+    /// or v2 outside a delegated subtree), the container goes without one if the config asks
+    /// for no limit (`None`, said at debug level), as runc's rootless manager does; a limit
+    /// it cannot get is an error that says why.
+    fn create_cgroup(
+        &self,
+        spec: &Spec,
+        id: &str,
+        resources: &cgroups::Resources,
+    ) -> Result<Option<Cgroup>> {
+        match Cgroup::create(spec, id) {
+            Ok(cg) => Ok(Some(cg)),
+            Err(e) if self.rootless && e.is_permission() => match resources.limits()[..] {
+                [] => {
+                    tracing::debug!(
+                        "rootless: running without a cgroup of its own ({e}; the config asks for no limit)"
+                    );
+                    Ok(None)
+                }
+                ref limits => Err(cgroups::CgroupError::RootlessLimit {
+                    limits: limits.join(", "),
+                    cause: e.to_string(),
+                }
+                .into()),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -538,17 +578,8 @@ fn listen_fds() -> Option<u32> {
 
 /// The caller's user name from /etc/passwd (as runc does, without NSS), or the uid.
 fn owner_name() -> String {
-    let uid = nix::unistd::geteuid().as_raw().to_string();
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let mut f = l.split(':');
-                let name = f.next()?;
-                (f.nth(1)? == uid).then(|| name.to_string())
-            })
-        })
-        .unwrap_or(uid)
+    let uid = nix::unistd::geteuid().as_raw();
+    crate::rootless::subid::user_name(uid).unwrap_or_else(|| uid.to_string())
 }
 
 #[cfg(test)]

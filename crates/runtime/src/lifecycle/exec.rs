@@ -3,7 +3,8 @@
 //! `husk exec` is one process. It reads the state, opens a pidfd of the container's init and
 //! `/proc/<init>/root`, finds which namespaces differ from its own, and releases the state
 //! lock. It then joins the init's pid and time namespaces *for its children* (setns on those
-//! two only changes where children are born) and forks once: the child (process/exec_init.rs)
+//! two only changes where children are born; an unprivileged husk joins the container's user
+//! namespace with them, which it needs for the pid namespace) and forks once: the child (process/exec_init.rs)
 //! is born inside them, joins the cgroup and the other namespaces and execs. Errors travel back
 //! over the sync channel; a clean close of the channel means the exec happened. In the
 //! foreground husk forwards signals and returns the process's status; detached, it writes the
@@ -121,7 +122,10 @@ impl Runtime {
         if !target.for_children.is_empty() {
             nix::sched::setns(target.pidfd.as_fd(), target.for_children).map_err(|e| {
                 ProcessError::Namespace {
-                    what: format!("joining the pid/time namespaces of container {id}'s init"),
+                    what: format!(
+                        "joining the {} namespaces of container {id}'s init",
+                        ns_names(target.for_children)
+                    ),
                     source: e,
                 }
             })?;
@@ -244,6 +248,15 @@ impl Target {
                 join |= flag;
             }
         }
+        // An unprivileged husk may enter the container's pid namespace only with the
+        // capabilities of its owner, the container's user namespace: it joins that too (one
+        // setns enters the user namespace first). Root stays in its own user namespace, so
+        // that the child still joins the cgroup as the host's root.
+        let user = CloneFlags::CLONE_NEWUSER;
+        if !for_children.is_empty() && join.contains(user) && !nix::unistd::geteuid().is_root() {
+            join -= user;
+            for_children |= user;
+        }
         // Everything above was read from the right process only if it still runs.
         if !st.process_alive() {
             return Err(gone());
@@ -267,6 +280,16 @@ const NAMESPACES: [(&str, CloneFlags); 8] = [
     ("pid", CloneFlags::CLONE_NEWPID),
     ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
 ];
+
+/// `user/pid/time`: the names of the namespaces in `flags`.
+fn ns_names(flags: CloneFlags) -> String {
+    NAMESPACES
+        .iter()
+        .filter(|(_, f)| flags.contains(*f))
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
 /// The process to exec: `--process FILE`, or the bundle's config.json process with the
 /// command line's overrides (runc's rules). Its env has one entry per name (see

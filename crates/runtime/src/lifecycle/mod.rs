@@ -23,8 +23,12 @@ pub use status::ContainerInfo;
 pub struct Runtime {
     /// State root, `/run/husk` by default.
     pub root: PathBuf,
-    /// `--systemd-cgroup`: accepted; a config that needs it gets a clear error.
+    /// `--systemd-cgroup`: a transient scope per container (see cgroups::systemd).
     pub systemd_cgroup: bool,
+    /// Rootless (see [`crate::rootless::detect`]): the systemd driver uses the user's
+    /// manager, and a cgroup the caller may not create is done without when the config asks
+    /// for no limit.
+    pub rootless: bool,
 }
 
 /// Options of `create` and `run`.

@@ -62,12 +62,15 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         .process()
         .as_ref()
         .ok_or_else(|| ProcessError::Init("config.json has no process".into()))?;
-    // Non-dumpable until exec: nothing in the container can ptrace or read our memory.
-    nix::sys::prctl::set_dumpable(false).map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
     if let Some(cg) = a.join_cgroup {
         cg.join_self_v1().map_err(|e| ProcessError::Init(e.to_string()))?;
     }
     a.chan.expect(&Msg::Go)?;
+    // Non-dumpable from here until exec: nothing in the container can ptrace or read our
+    // memory. Not before Go: an unprivileged parent writes our /proc/PID/setgroups and id
+    // maps, which the kernel gives to root alone while we are not dumpable. Until Go we have
+    // joined and run nothing of the container's.
+    nix::sys::prctl::set_dumpable(false).map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
     if a.plan.new_user {
         become_root()?;
     }

@@ -47,9 +47,14 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         return Err(CliError::Usage("no command given; see husk --help".into()));
     };
     let rt = || -> Result<Runtime> {
+        let root = match &cli.root {
+            Some(root) => absolute("--root", root)?,
+            None => husk_runtime::rootless::default_root().map_err(husk_runtime::Error::from)?,
+        };
         Ok(Runtime {
-            root: absolute("--root", &cli.root)?,
+            root,
             systemd_cgroup: cli.systemd_cgroup,
+            rootless: husk_runtime::rootless::detect(cli.rootless),
         })
     };
     match command {
