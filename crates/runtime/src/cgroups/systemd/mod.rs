@@ -243,6 +243,9 @@ fn stop_with(c: &mut Connection, unit: &Unit) -> Result<(), CgroupError> {
                 tracing::debug!(unit = %unit.name, result, "stop job");
             }
         }
+        // Not loaded: systemd collected it already (a scope whose processes all exited), and
+        // a unit that is not loaded has no failed state to reset.
+        Err(e) if is_remote(&e, &GONE[..1]) => return Ok(()),
         Err(e) if is_remote(&e, GONE) => {}
         Err(e) => return Err(err(what(), e)),
     }
@@ -280,14 +283,4 @@ pub fn set_properties(unit: &Unit, res: &Resources, devices: bool) -> Result<(),
     )
     .map(drop)
     .map_err(|e| err(format!("setting the properties of unit {}", unit.name), e))
-}
-
-/// Whether to use the user's manager: husk is not root, or root only inside a user namespace
-/// (rootless podman runs its runtime so), as runc decides it.
-pub fn rootless() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    !map.split_whitespace().eq(["0", "0", "4294967295"])
 }
