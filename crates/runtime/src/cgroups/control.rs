@@ -57,10 +57,10 @@ impl Cgroup {
         &self.resources
     }
 
-    /// Apply `res` (from config.json) with the device rules, before the container's init
-    /// joins, and remember it for `update`.
-    pub fn apply(&mut self, res: Resources) -> Result<(), CgroupError> {
-        self.manager().apply(&res, true, false)?;
+    /// Apply `res` (from config.json), with the device rules (and the default ones) when
+    /// `devices`, before the container's init joins, and remember it for `update`.
+    pub fn apply(&mut self, res: Resources, devices: bool) -> Result<(), CgroupError> {
+        self.manager().apply(&res, devices, false)?;
         self.resources = res;
         Ok(())
     }

@@ -9,6 +9,9 @@ impl Runtime {
     /// `husk update`: merge `res` into the container's resources, apply the result (device
     /// rules only when `res` has some) and save it for the next update.
     pub fn update(&self, id: &str, res: &Resources) -> Result<()> {
+        let mut res = res.clone();
+        self.drop_rootless_devices(&mut res);
+        let res = &res;
         let dir = StateDir::open(&self.root, id)?;
         let mut st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
