@@ -140,6 +140,7 @@ impl Runtime {
                 join: target.join,
                 root: target.root.as_fd(),
                 cgroup_procs: &cgroup_procs,
+                rootless: self.rootless,
                 console: theirs.as_ref().map(|f| f.as_fd()),
                 preserve_fds: opts.preserve_fds,
                 chan: &child_chan,

@@ -42,6 +42,9 @@ pub struct ExecArgs<'a> {
     /// `cgroup.procs` of the container's cgroup (or the sub-cgroup asked for), every
     /// hierarchy.
     pub cgroup_procs: &'a [PathBuf],
+    /// Rootless: a cgroup the caller may not move the process into (no write access to the
+    /// common ancestor of its cgroup and the container's) is skipped, as runc does.
+    pub rootless: bool,
     /// The connected console socket (or socketpair end) when the process has a terminal.
     pub console: Option<BorrowedFd<'a>>,
     pub preserve_fds: u32,
@@ -54,6 +57,10 @@ pub struct ExecArgs<'a> {
 /// child exits 1.
 pub fn run(args: ExecArgs) -> ! {
     super::run_child("exec", &args.close_fds, args.chan, &args, setup)
+}
+
+fn is_permission(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS))
 }
 
 fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
@@ -70,13 +77,23 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     }
     // Join the cgroup while the host's /sys/fs/cgroup is still in view ("0" is the writer).
     for procs in a.cgroup_procs {
-        std::fs::write(procs, "0").map_err(|e| ProcessError::Sys {
-            what: format!(
-                "joining the container's cgroup: writing to {}",
+        match std::fs::write(procs, "0") {
+            Ok(()) => {}
+            Err(e) if a.rootless && is_permission(&e) => tracing::debug!(
+                "rootless: the process stays out of {}: {e} (no write access to the common \
+                 ancestor of husk's cgroup and the container's)",
                 procs.display()
             ),
-            source: io_errno(&e),
-        })?;
+            Err(e) => {
+                return Err(ProcessError::Sys {
+                    what: format!(
+                        "joining the container's cgroup: writing to {}",
+                        procs.display()
+                    ),
+                    source: io_errno(&e),
+                })
+            }
+        }
     }
     if let Some(cpus) = &affinity.final_ {
         crate::extras::sched::set_affinity(cpus, "final").map_err(extras)?;
