@@ -11,7 +11,8 @@
 //! Cheapest first: if the binary already sits on a read-only mount there is nothing to do;
 //! otherwise husk re-executes itself through a detached read-only bind mount of its own binary
 //! (open_tree + mount_setattr: a few syscalls, no copy); only where that fails (old kernels) it
-//! copies itself into a sealed memfd, as runc 1.1 does.
+//! copies itself into a sealed memfd, as runc 1.1 does. An unprivileged caller running a
+//! binary of root's that it cannot write needs neither (see [`out_of_callers_reach`]).
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -37,6 +38,36 @@ pub fn running_sealed() -> bool {
             .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
+/// Whether the binary is beyond the reach of anything this caller's containers can run as:
+/// husk is unprivileged in the host's user namespace (rootless by hand), the binary is
+/// root's (owner and group 0, no group or other write bit, no ACL) and the kernel refuses
+/// us write access. A container of an unprivileged user runs as that user or as its
+/// subordinate ids, with no capability over root's files, so it can no more write the
+/// binary than the user can without husk; the copy (6 MB a command, ~2.5 ms here) would
+/// protect nothing. Root inside a user namespace (rootless podman) is not covered: its
+/// read-only bind mount works, and costs nothing.
+fn out_of_callers_reach() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if nix::unistd::geteuid().is_root() || crate::rootless::in_user_namespace() {
+        return false;
+    }
+    let Ok(file) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let writable = nix::unistd::access("/proc/self/exe", nix::unistd::AccessFlags::W_OK).is_ok();
+    meta.uid() == 0
+        && meta.gid() == 0
+        && meta.mode() & 0o022 == 0
+        && !writable
+        && !crate::sys::security::fd_has_xattr(
+            std::os::fd::AsFd::as_fd(&file),
+            c"system.posix_acl_access",
+        )
+}
+
 /// A detached, read-only bind mount of our own binary, opened as the file itself.
 fn read_only_binary() -> Result<std::os::fd::OwnedFd, nix::Error> {
     use crate::sys::mount::attr;
@@ -60,6 +91,12 @@ fn err(what: &str, e: impl std::fmt::Display) -> SecurityError {
 /// Returns only when already running from such a copy.
 pub fn ensure_sealed() -> Result<(), SecurityError> {
     if running_sealed() {
+        return Ok(());
+    }
+    if out_of_callers_reach() {
+        tracing::debug!(
+            "the husk binary is root's and this unprivileged caller cannot write it: no sealed copy needed"
+        );
         return Ok(());
     }
     let to_c = |b: &[u8]| CString::new(b).map_err(|e| err("argument with a NUL byte", e));

@@ -134,3 +134,13 @@ pub fn ambient_raise(cap: u8) -> Result<(), Errno> {
     };
     Errno::result(rc).map(drop)
 }
+
+/// Whether the file open as `fd` has the extended attribute `name` (e.g. a POSIX ACL,
+/// `system.posix_acl_access`). Errors other than "no such attribute" count as having it.
+pub fn fd_has_xattr(fd: std::os::fd::BorrowedFd<'_>, name: &std::ffi::CStr) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; a NULL buffer of
+    // size 0 asks only for the value's size, so the kernel writes no memory of ours.
+    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    n >= 0 || Errno::last() != Errno::ENODATA
+}
