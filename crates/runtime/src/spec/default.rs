@@ -87,8 +87,9 @@ pub fn default_spec_json(rootless: bool) -> Value {
     let mut namespaces = vec!["pid", "network", "ipc", "uts", "mount", "cgroup"];
     if rootless {
         // As runc's ToRootless: sysfs cannot be mounted without a network namespace of our
-        // own, so bind the host's; drop uid=/gid= options; no cgroup mount or resources.
-        mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+        // own, so bind the host's; drop uid=/gid= options; no resources. The cgroup mount
+        // stays (mounted after the /sys bind): with the cgroup namespace it shows the
+        // container's own cgroup, not the host's tree that the /sys bind carries.
         for m in &mut mounts {
             if m["destination"] == "/sys" {
                 *m = mount(

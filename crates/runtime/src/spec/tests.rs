@@ -551,9 +551,13 @@ fn default_spec_is_valid() {
             assert!(!types.contains(&"network".to_string()));
             assert_eq!(linux.uid_mappings().as_ref().unwrap().len(), 1);
             let mounts = spec.mounts().as_ref().unwrap();
-            assert!(mounts
-                .iter()
-                .all(|m| m.destination() != Path::new("/sys/fs/cgroup")));
+            let dests: Vec<_> = mounts.iter().map(|m| m.destination().as_path()).collect();
+            let sys = dests.iter().position(|d| *d == Path::new("/sys"));
+            let cgroup = dests.iter().position(|d| *d == Path::new("/sys/fs/cgroup"));
+            assert!(
+                matches!((sys, cgroup), (Some(s), Some(c)) if s < c),
+                "a /sys bind, then the cgroup mount: {dests:?}"
+            );
             assert!(mounts
                 .iter()
                 .flat_map(|m| m.options().iter().flatten())
