@@ -235,7 +235,8 @@ TXT
 } >"$out"
 
 # The other latencies the issues ask `make bench` for, appended to the same report:
-# exec (issue 6), the cgroup commands (issue 4), end to end through podman and ctr (issue 7).
+# exec (issue 6), rootless run (issue 13), the cgroup commands (issue 4), end to end through
+# podman and ctr (issue 7).
 # BENCH_MORE=0 skips them (the clients take a few minutes to set up).
 if [ "${BENCH_MORE:-1}" = 1 ]; then
     {
@@ -243,6 +244,10 @@ if [ "${BENCH_MORE:-1}" = 1 ]; then
         echo "## exec of \`true\` into a running container"
         echo
         "$here/exec.sh" || echo "(exec.sh failed: run it by hand for the cause)"
+        echo
+        echo "## Rootless \`run\` of \`true\`, as an ordinary user"
+        echo
+        "$here/rootless.sh" 2>/dev/null || echo "(rootless.sh failed: run it by hand for the cause)"
         echo
         echo "## Cgroup commands on a running container (update, events --stats, pause+resume)"
         echo
