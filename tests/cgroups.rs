@@ -81,6 +81,14 @@ fn resources_from_config_are_applied_and_seen_inside() {
     if !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
         res["memory"].as_object_mut().unwrap().remove("swap");
     }
+    // A weight needs CFQ (blkio.weight) or BFQ (blkio.bfq.weight); on a kernel built with
+    // neither it is refused (checked at the end).
+    let has_weight = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists());
+    if !has_weight {
+        res["blockIO"].as_object_mut().unwrap().remove("weight");
+    }
     let b = bundle(
         "cg-apply",
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max \
@@ -107,12 +115,14 @@ fn resources_from_config_are_applied_and_seen_inside() {
     assert_eq!(cg_read(&b, "cpu", "cpu.cfs_period_us"), "100000");
     assert_eq!(cg_read(&b, "cpuset", "cpuset.cpus"), "0");
     assert_eq!(cg_read(&b, "pids", "pids.max"), "42");
-    let weight_file = if cg_path(&b, "blkio").join("blkio.weight").exists() {
-        "blkio.weight"
-    } else {
-        "blkio.bfq.weight"
-    };
-    assert!(cg_read(&b, "blkio", weight_file).contains("300"));
+    if has_weight {
+        let weight_file = if cg_path(&b, "blkio").join("blkio.weight").exists() {
+            "blkio.weight"
+        } else {
+            "blkio.bfq.weight"
+        };
+        assert!(cg_read(&b, "blkio", weight_file).contains("300"));
+    }
     assert_eq!(
         cg_read(&b, "blkio", "blkio.throttle.read_bps_device"),
         "7:0 1048576"
@@ -128,6 +138,14 @@ fn resources_from_config_are_applied_and_seen_inside() {
         .any(|l| l == pid.to_string()));
     rt.delete_force(&id).assert_ok();
     rt.assert_nothing_left(&b, &id);
+    if !has_weight {
+        // Without CFQ and BFQ a weight is refused, naming the field and the missing file.
+        let b = bundle("cg-weight", "true", json!({ "blockIO": { "weight": 300 } }));
+        let id = rt.id("w");
+        rt.run_detached(&b, &id)
+            .assert_error("blockIO.weight", "blkio.bfq.weight");
+        rt.assert_nothing_left(&b, &id);
+    }
 }
 
 #[test]
