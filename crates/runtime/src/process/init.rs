@@ -80,6 +80,13 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
             become_root()?;
         }
     }
+    // Our cgroups as the host names them, before a new cgroup namespace names them "/": in a
+    // user namespace the kernel may refuse to mount a cgroup filesystem, and the container's
+    // own cgroup is then bound in by that name (rootfs::cgroup).
+    let proc_cgroup = (a.plan.in_userns()
+        && a.plan.unshare_flags.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP))
+    .then(|| std::fs::read_to_string("/proc/self/cgroup").ok())
+    .flatten();
     namespaces::unshare(a.plan.unshare_flags)?;
     if a.plan.new_time {
         write_time_offsets(a.spec, a.plan.in_userns())?;
@@ -116,6 +123,7 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         in_userns: a.plan.in_userns(),
         idmapped: a.idmapped,
         switch,
+        proc_cgroup: proc_cgroup.as_deref(),
     })?;
     let spec_hooks = a.spec.hooks().as_ref();
     let has_runtime_hooks = spec_hooks.is_some_and(|h| {

@@ -1,7 +1,8 @@
 //! Mounts of type `cgroup`: the container's view of /sys/fs/cgroup.
 //!
-//! On a pure cgroup v2 host: a cgroup2 mount (a bind of the host's /sys/fs/cgroup when the
-//! kernel refuses, i.e. in a user namespace without a cgroup namespace). On a v1 or hybrid
+//! On a pure cgroup v2 host: a cgroup2 mount. Where the kernel refuses it (in a user
+//! namespace), a bind of the container's own cgroup when it has a cgroup namespace (what the
+//! namespace would show, as runc does), else of the host's whole /sys/fs/cgroup. On a v1 or hybrid
 //! host, as runc does: a tmpfs with one directory per v1 hierarchy, each the container's own
 //! cgroup bind-mounted from the host (or, with a cgroup namespace, the hierarchy mounted
 //! afresh), plus `cpu -> cpu,cpuacct` style symlinks for co-mounted controllers.
@@ -73,15 +74,34 @@ fn v2(
         Ok(()) => {}
         Err(Errno::EPERM | Errno::EBUSY) => {
             drop(target);
-            tracing::debug!(destination = %dest.display(), "cgroup2 refused; binding the host's /sys/fs/cgroup");
+            let own = ctx
+                .cgroupns
+                .then(|| own_unified(ctx.proc_cgroup?))
+                .flatten()
+                .filter(|p| p.is_dir());
+            let source = own.as_deref().unwrap_or(Path::new(CGROUP_ROOT));
+            tracing::debug!(destination = %dest.display(), source = %source.display(), "cgroup2 refused; binding");
             let mut b = opts.clone();
             b.bind = true;
             b.recursive = true;
-            mounts::bind(ctx, dest, Path::new(CGROUP_ROOT), &b)?;
+            mounts::bind(ctx, dest, source, &b)?;
         }
         Err(e) => return Err(sys(format!("mounting cgroup2 on {}", root.at(dest)))(e)),
     }
     mounts::propagate(root, dest, opts)
+}
+
+/// The host path of our cgroup2 cgroup, from `/proc/self/cgroup` text read outside the
+/// cgroup namespace; `None` at the root (nothing narrower to bind) or without a `0::` line.
+fn own_unified(proc_cgroup: &str) -> Option<PathBuf> {
+    let line = mountinfo::parse_proc_cgroup(proc_cgroup)
+        .into_iter()
+        .find(|l| l.controllers.is_empty())?;
+    let rel = line.path.strip_prefix("/").ok()?;
+    let normal = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    (normal && !rel.as_os_str().is_empty()).then(|| Path::new(CGROUP_ROOT).join(rel))
 }
 
 fn v1(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
@@ -97,8 +117,12 @@ fn v1(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
 
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(io("reading /proc/self/mountinfo"))?;
-    let cgroups =
-        std::fs::read_to_string("/proc/self/cgroup").map_err(io("reading /proc/self/cgroup"))?;
+    // Read outside the cgroup namespace when init made one (inside, every path is "/").
+    let cgroups = match ctx.proc_cgroup {
+        Some(text) => text.to_string(),
+        None => std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(io("reading /proc/self/cgroup"))?,
+    };
     let lines = mountinfo::parse_proc_cgroup(&cgroups);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let mut links: Vec<(String, String)> = Vec::new();
@@ -184,5 +208,31 @@ fn mount_hierarchy(
         Ok(()) => Ok(true),
         Err(Errno::EPERM | Errno::EBUSY | Errno::EINVAL) => Ok(false),
         Err(e) => Err(sys(format!("mounting cgroup ({data}) on {}", root.at(sub)))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_unified_cgroup_from_proc_self_cgroup() {
+        let scope = "0::/user.slice/user-1000.slice/user@1000.service/user.slice/husk-a.scope\n";
+        assert_eq!(
+            own_unified(scope).as_deref(),
+            Some(Path::new(
+                "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/husk-a.scope"
+            ))
+        );
+        // hybrid: the 0:: line, not a v1 one
+        assert_eq!(
+            own_unified("5:memory:/m\n1:name=systemd:/s\n0::/u/v\n").as_deref(),
+            Some(Path::new("/sys/fs/cgroup/u/v"))
+        );
+        // nothing narrower than the root, no v2 line, a path outside our namespace
+        assert_eq!(own_unified("0::/\n"), None);
+        assert_eq!(own_unified("4:memory:/m\n"), None);
+        assert_eq!(own_unified("0::/../../x\n"), None);
+        assert_eq!(own_unified(""), None);
     }
 }

@@ -120,6 +120,10 @@ pub struct RootfsConfig<'a> {
     /// How the rootfs becomes the root: without a mount namespace of its own
     /// ([`RootSwitch::Chroot`]) nothing outside the rootfs is touched.
     pub switch: RootSwitch,
+    /// `/proc/self/cgroup` as read before init made its cgroup namespace (which names every
+    /// cgroup of its own `/`): where the kernel refuses a fresh cgroup mount, the container's
+    /// own cgroup is bound from the host's hierarchy under this name.
+    pub proc_cgroup: Option<&'a str>,
 }
 
 /// How init makes the rootfs its root.
@@ -172,6 +176,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<(), RootfsError> {
         root: &root,
         in_userns: cfg.in_userns,
         cgroupns: cgroup::has_cgroupns(cfg.spec),
+        proc_cgroup: cfg.proc_cgroup,
         mount_label: linux.and_then(|l| l.mount_label().as_deref()),
         pinned: Default::default(),
     };

@@ -23,6 +23,8 @@ pub(crate) struct Ctx<'a> {
     pub in_userns: bool,
     /// The container has a cgroup namespace (new or joined).
     pub cgroupns: bool,
+    /// [`super::RootfsConfig::proc_cgroup`].
+    pub proc_cgroup: Option<&'a str>,
     /// `linux.mountLabel`: the SELinux `context=` of the filesystems that take one.
     pub mount_label: Option<&'a str>,
     /// The proc and sysfs mounts made so far, pinned by the fd of their root.
