@@ -1,14 +1,14 @@
 //! The systemd host: boots the Debian 12 VM of integration/vm-systemd/ (systemd as PID 1, pure
 //! cgroup v2, qemu TCG) with the runtime under test as /usr/local/bin/husk and runs the
 //! scenarios of integration/vm-systemd/tests/ there (the systemd cgroup driver by hand, podman
-//! with its defaults, containerd's CRI with SystemdCgroup), each with husk and with runc as
+//! with its defaults, containerd's CRI with SystemdCgroup, rootless as the login user), each with husk and with runc as
 //! the control. The image is built once and cached under /var/tmp (see run.sh).
 
 use husk_tests::*;
 use std::process::Command;
 
 /// The scenario files of integration/vm-systemd/tests/ that `make test` runs.
-const SCENARIO_FILES: &[&str] = &["by-hand.sh", "podman.sh", "containerd.sh"];
+const SCENARIO_FILES: &[&str] = &["by-hand.sh", "podman.sh", "containerd.sh", "rootless.sh"];
 
 #[test]
 fn systemd_scenarios_pass_in_the_vm() {
