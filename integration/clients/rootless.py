@@ -402,6 +402,33 @@ def _(c, rt):
     return refused(c, rt, "rlimit", edit, want_husk="RLIMIT_NOFILE")
 
 
+@scenario("rootless/by-hand-oom-score-adj-raised")
+def _(c, rt):
+    # Raising oom_score_adj needs no privilege: the value is seen inside.
+    def go():
+        with open("/proc/self/oom_score_adj") as f:
+            mine = int(f.read())
+        want = min(mine + 300, 1000)
+        d = c.bundle(rt, "oom-up", lambda cfg: cfg["process"].update(oomScoreAdj=want),
+                     args=("cat", "/proc/self/oom_score_adj"))
+        r = ok(c.rt(rt, "run", "--bundle", d, f"{rt}-oom-up"))
+        expect_eq(r.out.strip(), str(want), "oom_score_adj inside")
+        return "raised"
+    return by_hand(c, rt, go)
+
+
+@scenario("rootless/refuse-oom-score-adj-lowered")
+def _(c, rt):
+    # Lowering it below the caller's needs CAP_SYS_RESOURCE on the host.
+    with open("/proc/self/oom_score_adj") as f:
+        below = max(int(f.read()) - 300, -1000)
+
+    def edit(cfg):
+        cfg["process"]["oomScoreAdj"] = below
+    return refused(c, rt, "oom-down", edit,
+                   want_husk=f"writing {below} to /proc/self/oom_score_adj")
+
+
 @scenario("rootless/refuse-no-runtime-dir")
 def _(c, rt):
     # husk says what is missing; runc falls back to /run/runc and fails there.

@@ -117,6 +117,12 @@ impl Runtime {
                 (Some(a), Some(b))
             }
         };
+        // process.oomScoreAdj is inherited by the child from us, set while we are dumpable: a
+        // non-dumpable process's /proc/self files belong to the host's root, which an
+        // unprivileged caller may not write even to raise its own value.
+        if let Some(adj) = process.oom_score_adj() {
+            crate::security::set_oom_score_adj(adj).map_err(ProcessError::from)?;
+        }
         nix::sys::prctl::set_dumpable(false)
             .map_err(ProcessError::sys("prctl(PR_SET_DUMPABLE)"))?;
         if !target.for_children.is_empty() {

@@ -3,7 +3,7 @@
 //! second fork is needed), non-dumpable (inherited), and then: joins the container's cgroup,
 //! joins every other namespace of the container's init in one setns(pidfd) (the kernel enters
 //! the user namespace first), takes the container's root, starts a session, sets up its
-//! terminal, and applies cwd, rlimits, oom_score_adj, AppArmor/SELinux labels, user, groups,
+//! terminal, and applies cwd, rlimits, AppArmor/SELinux labels, user, groups,
 //! capabilities, no_new_privs and the container's seccomp filter before it execs. Every error goes back to `husk exec` over the channel; on
 //! success the channel (close-on-exec) just closes.
 
@@ -138,9 +138,6 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
 
     if let Some(rlimits) = p.rlimits() {
         security::set_rlimits(rlimits)?;
-    }
-    if let Some(adj) = p.oom_score_adj() {
-        security::set_oom_score_adj(adj)?;
     }
     let labels = [p.apparmor_profile(), p.selinux_label()];
     if labels

@@ -66,6 +66,12 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
         cg.join_self_v1().map_err(|e| ProcessError::Init(e.to_string()))?;
     }
     a.chan.expect(&Msg::Go)?;
+    // process.oomScoreAdj while init is still dumpable (as early as runc's nsexec): once it
+    // is not, its /proc/self files belong to the host's root, which root of a user namespace
+    // may not write even to raise its own value. Lowering it still needs CAP_SYS_RESOURCE.
+    if let Some(adj) = process.oom_score_adj() {
+        security::set_oom_score_adj(adj)?;
+    }
     // Non-dumpable from here until exec: nothing in the container can ptrace or read our
     // memory. Not before Go: an unprivileged parent writes our /proc/PID/setgroups and id
     // maps, which the kernel gives to root alone while we are not dumpable. Until Go we have
@@ -181,9 +187,6 @@ fn setup(a: &InitArgs) -> Result<Infallible, ProcessError> {
 
     if let Some(rlimits) = process.rlimits() {
         security::set_rlimits(rlimits)?;
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        security::set_oom_score_adj(adj)?;
     }
     // Runtime writes to /proc (LSM labels, exec.fifo) go through a private, verified procfs,
     // opened while init is still privileged.
