@@ -11,9 +11,7 @@ use std::process::exit;
 
 use clap::{CommandFactory, Parser};
 
-mod cli;
-mod commands;
-mod logging;
+use husk_cli::{cli, commands, logging};
 
 use cli::Cli;
 use logging::{Destination, Logger};
