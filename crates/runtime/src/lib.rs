@@ -8,6 +8,8 @@ pub mod dbus;
 pub mod error;
 pub mod extras;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;

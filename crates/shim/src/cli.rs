@@ -307,6 +307,20 @@ pub struct SpecArgs {
     pub rootless: bool,
 }
 
+/// For the fuzz target and its corpus test: `data` split at NULs is the argv after `husk`;
+/// parse it and render the outcome (help, usage errors) as main would. Nothing runs.
+#[doc(hidden)]
+pub fn parse_for_fuzzing(data: &[u8]) {
+    use std::os::unix::ffi::OsStringExt;
+    let args = std::iter::once(std::ffi::OsString::from("husk")).chain(
+        data.split(|b| *b == 0)
+            .map(|a| std::ffi::OsString::from_vec(a.to_vec())),
+    );
+    if let Err(e) = Cli::try_parse_from(args) {
+        let _ = e.to_string();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
