@@ -181,7 +181,7 @@ impl Runtime {
             rootfs: rootfs.clone(),
             created: state::now_rfc3339(),
             owner: owner_name(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
+            annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
             cgroup: cgroup.clone(),
             hooks: spec.hooks().clone(),
             intel_rdt: Default::default(),

@@ -1,6 +1,6 @@
 //! `state` and the shared view of a container that `state` and `list` print.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -17,8 +17,8 @@ pub struct ContainerInfo {
     pub rootfs: PathBuf,
     pub created: String,
     pub owner: String,
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: HashMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 use super::Runtime;

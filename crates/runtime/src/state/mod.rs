@@ -4,7 +4,7 @@
 mod proc;
 mod time;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -111,8 +111,10 @@ pub struct ContainerState {
     /// RFC 3339, nanoseconds, UTC.
     pub created: String,
     pub owner: String,
+    /// Sorted by key, so that state.json and `husk state` list them in one order every time
+    /// (runc's, from Go's encoding/json, are sorted too).
     #[serde(default)]
-    pub annotations: HashMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     /// The container's cgroup, including which directories husk created (removed on delete).
     #[serde(default)]
     pub cgroup: crate::cgroups::Cgroup,

@@ -1,6 +1,6 @@
 //! Unit tests: id rules, the state dir life cycle in a temp root, status derivation.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ fn sample(id: &str, pid: i32, start: u64, status: Status) -> ContainerState {
         rootfs: "/b/rootfs".into(),
         created: now_rfc3339(),
         owner: "root".into(),
-        annotations: HashMap::from([("k".to_string(), "v".to_string())]),
+        annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
         cgroup: crate::cgroups::Cgroup::from_paths(vec!["/sys/fs/cgroup/x".into()]),
         hooks: None,
         intel_rdt: Default::default(),

@@ -77,7 +77,7 @@ fn tabulate<const N: usize>(rows: &[[String; N]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     fn info(id: &str, pid: i32, status: &str) -> ContainerInfo {
@@ -90,7 +90,7 @@ mod tests {
             rootfs: PathBuf::from("/var/lib/bundles/a-rather-long-bundle/rootfs"),
             created: "2026-11-25T15:04:05.123456789Z".into(),
             owner: "root".into(),
-            annotations: HashMap::new(),
+            annotations: BTreeMap::new(),
         }
     }
 
