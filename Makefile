@@ -3,6 +3,7 @@
 #   make demo    build husk and run a busybox container that shows its isolated view
 #   make test    install what the tests need, build, run unit and integration tests (root)
 #   make bench   husk vs runc vs crun (integration/bench/bench.sh), writes docs/benchmarks.md
+#   make fuzz    each fuzz target for FUZZ_SECS seconds (nightly + cargo-fuzz; docs/reliability.md)
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -22,7 +23,7 @@ DEB_PACKAGES := busybox-static runc crun hyperfine time jq iproute2 golang-githu
 # The integration tests run this binary (set HUSK_BIN=runc to run them against runc).
 export HUSK_BIN ?= $(HUSK)
 
-.PHONY: all build deps test unit-test integration-test demo bench install lint clean
+.PHONY: all build deps test unit-test integration-test demo bench fuzz install lint clean
 
 all: build
 
@@ -80,6 +81,17 @@ demo: deps build
 	  $$bundle/config.json > $$bundle/config.json.new && mv $$bundle/config.json.new $$bundle/config.json; \
 	echo "\$$ husk run --bundle $$bundle husk-demo"; \
 	$(HUSK) --root $$work/state run --bundle $$bundle husk-demo
+
+# Each fuzz target for FUZZ_SECS seconds, its corpus in fuzz/corpus (not committed), seeded
+# from fuzz/seeds. Needs the nightly toolchain and cargo-fuzz (docs/reliability.md); make test
+# runs the seeds and regressions on stable instead.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS := config state mount_options seccomp cli
+fuzz:
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  $(CARGO) +nightly fuzz run -O $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECS) -rss_limit_mb=2048 -timeout=10 || exit 1; \
+	done
 
 bench: deps build
 	integration/bench/bench.sh
