@@ -10,7 +10,7 @@
 # Builds what it needs when missing or stale: the image (image.sh, cached under /var/tmp by
 # its package list) and the binaries (`make build`; set HUSK_VM_BIN_DIR to a directory of
 # binaries to take those instead). Console (kernel and systemd) in $HUSK_VM_WORK/console.log
-# (default: a temp dir, removed unless HUSK_VM_KEEP=1). Timeout: $HUSK_VM_TIMEOUT s (900).
+# (default: a temp dir, removed unless HUSK_VM_KEEP=1). Timeout: $HUSK_VM_TIMEOUT s (1800: make test's scenarios take about 11 min on an idle machine, and a busy one makes TCG much slower).
 set -uo pipefail
 script=${1:?usage: run.sh SCRIPT}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +43,7 @@ mkfs.ext4 -q -F -L husk-payload -d "$payload" "$work/payload.img" 256M >/dev/nul
 
 # ttyS0: console (to a file); ttyS1: SCRIPT's output (to our stdout); ttyS2: status lines.
 # The root disk is a snapshot: the cached image is never written.
-timeout "${HUSK_VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 \
+timeout "${HUSK_VM_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 \
   -nographic -no-reboot -monitor none -nodefaults \
   -drive "file=$image/disk.img,if=virtio,format=raw,snapshot=on" \
   -drive "file=$work/payload.img,if=virtio,format=raw,readonly=on" \
@@ -54,7 +54,7 @@ qemu_rc=$?
 rc=$(sed -n 's/^HUSK-VM-EXIT \([0-9]*\).*/\1/p' "$work/status" | tr -d '\r' | tail -n1)
 if [ -z "$rc" ]; then
   if [ "$qemu_rc" = 124 ]; then
-    echo "run.sh: timed out after ${HUSK_VM_TIMEOUT:-900}s" >&2
+    echo "run.sh: timed out after ${HUSK_VM_TIMEOUT:-1800}s" >&2
   fi
   if grep -q HUSK-VM-BOOTED "$work/status"; then
     echo "run.sh: SCRIPT did not finish (qemu exit $qemu_rc)" >&2
