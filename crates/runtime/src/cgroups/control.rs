@@ -59,22 +59,30 @@ impl Cgroup {
 
     /// Apply `res` (from config.json), with the device rules (and the default ones) when
     /// `devices`, before the container's init joins, and remember it for `update`.
+    ///
+    /// `devices` is false rootless: no device filter is installed, neither the config's rules
+    /// nor the default ones. The cgroup2 device program needs CAP_SYS_ADMIN on the host, and
+    /// v1's devices controller is never delegated; the user namespace already limits the
+    /// container to the host nodes the user may open, and runc ignores the rules there too.
     pub fn apply(&mut self, res: Resources, devices: bool) -> Result<(), CgroupError> {
+        skipped_devices(&res, devices);
         self.manager().apply(&res, devices, false)?;
         self.resources = res;
         Ok(())
     }
 
     /// `update`: merge `upd` into the applied resources and apply the result (the device rules
-    /// only when `upd` has some). The caller saves the state.
-    pub fn update(&mut self, upd: &Resources) -> Result<(), CgroupError> {
+    /// only when `upd` has some and `devices`, false rootless as for [`Cgroup::apply`]). The
+    /// caller saves the state.
+    pub fn update(&mut self, upd: &Resources, devices: bool) -> Result<(), CgroupError> {
+        skipped_devices(upd, devices);
+        let devices = devices && !upd.devices.is_empty();
         let mut merged = self.resources.clone();
         merged.merge(upd);
         if let Some(unit) = &self.systemd {
-            super::systemd::set_properties(unit, &merged, !upd.devices.is_empty())?;
+            super::systemd::set_properties(unit, &merged, devices)?;
         }
-        self.manager()
-            .apply(&merged, !upd.devices.is_empty(), true)?;
+        self.manager().apply(&merged, devices, true)?;
         self.resources = merged;
         Ok(())
     }
@@ -153,5 +161,15 @@ impl Cgroup {
             walk(leaf, &mut out)?;
         }
         Ok(out)
+    }
+}
+
+/// Says at debug level that `res` has device rules that are not applied (`devices` false).
+fn skipped_devices(res: &Resources, devices: bool) {
+    if !devices && !res.devices.is_empty() {
+        tracing::debug!(
+            rules = res.devices.len(),
+            "rootless: device cgroup rules not applied (the user namespace limits the devices)"
+        );
     }
 }

@@ -122,8 +122,7 @@ impl Runtime {
         // LSM labels the host must support, and linux.seccomp compiled: before any side effect.
         let seccomp = security::prepare(&spec).map_err(ProcessError::from)?;
         // Parsed before any side effect; applied right after the cgroup exists.
-        let mut resources = cgroups::Resources::from_spec(&spec)?;
-        self.drop_rootless_devices(&mut resources);
+        let resources = cgroups::Resources::from_spec(&spec)?;
         let mut plan = NsPlan::from_spec(&spec);
         plan.inherited_user = crate::rootless::in_user_namespace();
         // An unprivileged caller's id maps: checked against /etc/subuid and /etc/subgid now.
@@ -366,20 +365,6 @@ impl Runtime {
 }
 
 impl Runtime {
-    /// Rootless, no device filter is installed, neither the config's rules nor the default
-    /// ones: the cgroup2 device program needs CAP_SYS_ADMIN on the host, and v1's devices
-    /// controller is never delegated. The user namespace already limits the container to the
-    /// host nodes the user may open; runc ignores the rules there too.
-    pub(crate) fn drop_rootless_devices(&self, resources: &mut cgroups::Resources) {
-        if self.rootless && !resources.devices.is_empty() {
-            tracing::debug!(
-                rules = resources.devices.len(),
-                "rootless: device cgroup rules not applied (the user namespace limits the devices)"
-            );
-            resources.devices.clear();
-        }
-    }
-
     /// The cgroupfs driver's cgroup. Rootless, where the caller may not create it (cgroup v1,
     /// or v2 outside a delegated subtree), the container goes without one if the config asks
     /// for no limit (`None`, said at debug level), as runc's rootless manager does; a limit

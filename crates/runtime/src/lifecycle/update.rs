@@ -7,11 +7,8 @@ use crate::state::{StateDir, Status};
 
 impl Runtime {
     /// `husk update`: merge `res` into the container's resources, apply the result (device
-    /// rules only when `res` has some) and save it for the next update.
+    /// rules only when `res` has some, and never rootless) and save it for the next update.
     pub fn update(&self, id: &str, res: &Resources) -> Result<()> {
-        let mut res = res.clone();
-        self.drop_rootless_devices(&mut res);
-        let res = &res;
         let dir = StateDir::open(&self.root, id)?;
         let mut st = dir.load()?;
         let status = st.current_status(dir.fifo_path().exists());
@@ -20,7 +17,7 @@ impl Runtime {
                 "cannot update container {id}: it is not running"
             )));
         }
-        st.cgroup.update(res)?;
+        st.cgroup.update(res, !self.rootless)?;
         dir.save(&st)?;
         Ok(())
     }

@@ -144,7 +144,9 @@ pub fn start_scope(
         ("TasksAccounting".into(), t(true)),
         ("DefaultDependencies".into(), t(false)),
     ];
-    let extra = resource_properties(res, true)?;
+    // The device policy only on the system's manager: the user's cannot install a device
+    // filter, and rootless husk installs none (Cgroup::apply).
+    let extra = resource_properties(res, !user)?;
     let mut c = connect(user)?;
     c.add_match(JOB_REMOVED).map_err(|e| err(what(), e))?;
     let start = |c: &mut Connection, props: Vec<properties::Property>| {
