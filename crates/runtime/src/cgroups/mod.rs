@@ -264,10 +264,7 @@ impl Cgroup {
         };
         for h in &hierarchies {
             let path = match &h.kind {
-                Kind::V2 => lines
-                    .iter()
-                    .find(|l| l.controllers.is_empty())
-                    .map(|l| l.path.clone()),
+                Kind::V2 => crate::rootfs::mountinfo::v2_path(&lines).map(Path::to_path_buf),
                 Kind::V1 { controllers } => crate::rootfs::mountinfo::v1_path_in_mount(
                     &lines,
                     controllers,

@@ -94,10 +94,8 @@ fn v2(
 /// The host path of our cgroup2 cgroup, from `/proc/self/cgroup` text read outside the
 /// cgroup namespace; `None` at the root (nothing narrower to bind) or without a `0::` line.
 fn own_unified(proc_cgroup: &str) -> Option<PathBuf> {
-    let line = mountinfo::parse_proc_cgroup(proc_cgroup)
-        .into_iter()
-        .find(|l| l.controllers.is_empty())?;
-    let rel = line.path.strip_prefix("/").ok()?;
+    let lines = mountinfo::parse_proc_cgroup(proc_cgroup);
+    let rel = mountinfo::v2_path(&lines)?.strip_prefix("/").ok()?;
     let normal = rel
         .components()
         .all(|c| matches!(c, std::path::Component::Normal(_)));
@@ -118,12 +116,16 @@ fn v1(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), RootfsError> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(io("reading /proc/self/mountinfo"))?;
     // Read outside the cgroup namespace when init made one (inside, every path is "/").
+    let read;
     let cgroups = match ctx.proc_cgroup {
-        Some(text) => text.to_string(),
-        None => std::fs::read_to_string("/proc/self/cgroup")
-            .map_err(io("reading /proc/self/cgroup"))?,
+        Some(text) => text,
+        None => {
+            read = std::fs::read_to_string("/proc/self/cgroup")
+                .map_err(io("reading /proc/self/cgroup"))?;
+            &read
+        }
     };
-    let lines = mountinfo::parse_proc_cgroup(&cgroups);
+    let lines = mountinfo::parse_proc_cgroup(cgroups);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let mut links: Vec<(String, String)> = Vec::new();
     for e in mountinfo::parse(&info)

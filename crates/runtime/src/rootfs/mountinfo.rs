@@ -140,6 +140,14 @@ pub(crate) fn parse_proc_cgroup(text: &str) -> Vec<CgroupLine> {
         .collect()
 }
 
+/// The process's cgroup2 cgroup: the path of the `0::` line.
+pub(crate) fn v2_path(lines: &[CgroupLine]) -> Option<&Path> {
+    lines
+        .iter()
+        .find(|l| l.controllers.is_empty())
+        .map(|l| l.path.as_path())
+}
+
 /// The process's cgroup in the v1 hierarchy with `controllers`, as a path under the mount whose
 /// root is `mount_root`: `/sys/fs/cgroup/memory` + this is the bind source.
 pub(crate) fn v1_path_in_mount(
