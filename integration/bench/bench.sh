@@ -24,31 +24,9 @@ rss_runs=${RSS_RUNS:-7}
 runtimes=${RUNTIMES:-husk runc crun}
 out=${OUT:-$repo/docs/benchmarks.md}
 
-die() { echo "bench: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "must run as root"
-[ -x "$v1only" ] || die "$v1only not found (set SHARED_DIR)"
-for t in hyperfine jq /usr/bin/time busybox; do
-    command -v "$t" >/dev/null || die "$t missing (make deps)"
-done
+preflight bench hyperfine jq /usr/bin/time busybox
 
-# Resolve the runtimes to measure.
-declare -A bin
-names=()
-skipped=()
-for r in $runtimes; do
-    case $r in
-        husk) b=$husk_bin ;;
-        *) b=$(command -v "$r" || true) ;;
-    esac
-    if [ -n "$b" ] && [ -x "$b" ]; then
-        bin[$r]=$(readlink -f "$b")
-        names+=("$r")
-    else
-        echo "bench: $r not found${b:+ at $b}, skipped" >&2
-        skipped+=("$r")
-    fi
-done
-[ ${#names[@]} -gt 0 ] || die "no runtime to measure"
+resolve_runtimes
 
 work=$(mktemp -d /tmp/husk-bench.XXXXXX)
 # State roots (and the bundle) on a tmpfs, as /run is on a real host: runtimes that fsync

@@ -25,24 +25,9 @@ clients=${CLIENTS:-podman ctr}
 out=${OUT:-}
 img=localhost/busybox:latest
 
-die() { echo "bench-clients: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "must run as root"
-[ -x "$v1only" ] || die "$v1only not found (set SHARED_DIR)"
-for t in hyperfine podman conmon containerd ctr busybox jq; do
-    command -v "$t" >/dev/null || die "$t missing (make deps)"
-done
+preflight bench-clients hyperfine podman conmon containerd ctr busybox jq
 
-declare -A bin
-names=()
-for r in $runtimes; do
-    case $r in husk) b=$husk_bin ;; *) b=$(command -v "$r" || true) ;; esac
-    if [ -n "$b" ] && [ -x "$b" ]; then
-        bin[$r]=$(readlink -f "$b"); names+=("$r")
-    else
-        echo "bench-clients: $r not found${b:+ at $b}, skipped" >&2
-    fi
-done
-[ ${#names[@]} -gt 0 ] || die "no runtime to measure"
+resolve_runtimes
 
 work=$(mktemp -d /tmp/husk-bench-clients.XXXXXX)
 chmod 755 "$work"

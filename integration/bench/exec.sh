@@ -21,28 +21,9 @@ runs=${RUNS:-100}
 warmup=${WARMUP:-10}
 runtimes=${RUNTIMES:-husk runc crun}
 
-die() { echo "bench-exec: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "must run as root"
-[ -x "$v1only" ] || die "$v1only not found (set SHARED_DIR)"
-for t in hyperfine jq busybox runc; do
-    command -v "$t" >/dev/null || die "$t missing (make deps)"
-done
+preflight bench-exec hyperfine jq busybox runc
 
-declare -A bin
-names=()
-for r in $runtimes; do
-    case $r in
-        husk) b=$husk_bin ;;
-        *) b=$(command -v "$r" || true) ;;
-    esac
-    if [ -n "$b" ] && [ -x "$b" ]; then
-        bin[$r]=$(readlink -f "$b")
-        names+=("$r")
-    else
-        echo "bench-exec: $r not found${b:+ at $b}, skipped" >&2
-    fi
-done
-[ ${#names[@]} -gt 0 ] || die "no runtime to measure"
+resolve_runtimes
 
 work=$(mktemp -d /tmp/husk-bench-exec.XXXXXX)
 cleanup() {

@@ -20,12 +20,7 @@ warmup=${WARMUP:-5}
 runtimes=${RUNTIMES:-husk runc crun}
 user=husk-bench-rootless
 
-die() { echo "bench-rootless: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "must run as root"
-[ -x "$v1only" ] || die "$v1only not found (set SHARED_DIR)"
-for t in hyperfine jq busybox runc runuser useradd; do
-    command -v "$t" >/dev/null || die "$t missing (make deps)"
-done
+preflight bench-rootless hyperfine jq busybox runc runuser useradd
 
 remove_user() {
     local uid
@@ -50,17 +45,10 @@ cp "$(readlink -f "$(command -v busybox)")" "$home/bundle/rootfs/bin/busybox"
 ln -s busybox "$home/bundle/rootfs/bin/true"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$home/bundle/rootfs/etc/passwd"
 echo 'root:x:0:' >"$home/bundle/rootfs/etc/group"
-declare -A bin
-names=()
-for r in $runtimes; do
-    case $r in
-        husk) b=$husk_bin ;;
-        *) b=$(command -v "$r" || true) ;;
-    esac
-    [ -n "$b" ] && [ -x "$b" ] || { echo "bench-rootless: $r not found, skipped" >&2; continue; }
-    install -m 0755 "$(readlink -f "$b")" "$home/bin/$r"
+resolve_runtimes
+for r in "${names[@]}"; do
+    install -m 0755 "${bin[$r]}" "$home/bin/$r"
     bin[$r]=$home/bin/$r
-    names+=("$r")
 done
 # The binaries stay root's, as installed ones are; the bundle is the user's.
 chown "$uid:$uid" "$home"
