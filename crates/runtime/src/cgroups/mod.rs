@@ -167,15 +167,19 @@ pub struct Cgroup {
 impl CgroupError {
     /// Whether the kernel refused the caller the cgroup (EACCES, EPERM, EROFS).
     pub fn is_permission(&self) -> bool {
-        let source = match self {
-            CgroupError::Create { source, .. } | CgroupError::Write { source, .. } => source,
-            _ => return false,
-        };
-        matches!(
-            source.raw_os_error(),
-            Some(libc::EACCES | libc::EPERM | libc::EROFS)
-        )
+        match self {
+            CgroupError::Create { source, .. } | CgroupError::Write { source, .. } => {
+                is_denied(source)
+            }
+            _ => false,
+        }
     }
+}
+
+/// Whether a cgroup filesystem operation failed because the caller may not do it (EACCES,
+/// EPERM, EROFS): what a rootless caller meets outside its delegated subtree.
+pub(crate) fn is_denied(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS))
 }
 
 /// How eagerly a hierarchy's `cgroup.procs` is read by [`Cgroup::pids`], lower first.

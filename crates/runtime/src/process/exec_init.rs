@@ -59,10 +59,6 @@ pub fn run(args: ExecArgs) -> ! {
     super::run_child("exec", &args.close_fds, args.chan, &args, setup)
 }
 
-fn is_permission(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS))
-}
-
 fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     let p = a.process;
     // process.execCPUAffinity: `initial` before joining the container's cgroup, `final`
@@ -79,7 +75,7 @@ fn setup(a: &ExecArgs) -> Result<Infallible, ProcessError> {
     for procs in a.cgroup_procs {
         match std::fs::write(procs, "0") {
             Ok(()) => {}
-            Err(e) if a.rootless && is_permission(&e) => tracing::debug!(
+            Err(e) if a.rootless && crate::cgroups::is_denied(&e) => tracing::debug!(
                 "rootless: the process stays out of {}: {e} (no write access to the common \
                  ancestor of husk's cgroup and the container's)",
                 procs.display()
