@@ -10,7 +10,7 @@
 # Builds what it needs when missing or stale: the image (image.sh, cached under /var/tmp by
 # its package list) and the binaries (`make build`; set HUSK_VM_BIN_DIR to a directory of
 # binaries to take those instead). Console (kernel and systemd) in $HUSK_VM_WORK/console.log
-# (default: a temp dir, removed unless HUSK_VM_KEEP=1). Timeout: $HUSK_VM_TIMEOUT s (1800: make test's scenarios take about 11 min on an idle machine, and a busy one makes TCG much slower).
+# (default: a temp dir, removed unless HUSK_VM_KEEP=1). Timeout: $HUSK_VM_TIMEOUT s (1800: make test's scenarios take 7-11 min, and a busy machine makes TCG much slower).
 set -uo pipefail
 script=${1:?usage: run.sh SCRIPT}
 here=$(cd "$(dirname "$0")" && pwd)
